@@ -1,0 +1,206 @@
+"""``make up``: the whole system on this machine, in the foreground.
+
+Starts, in order: Kafka (KRaft, 127.0.0.1:9092), our own Redis (127.0.0.1:6380, not the
+system instance), the stream worker, the API (127.0.0.1:8000) and, unless
+``VHC_SIMULATE=0``, the traffic simulator. Prints where to look and the credentials in
+use, then a progress line now and then. Ctrl-C (or SIGTERM) stops everything it started,
+in reverse order, within 20 seconds. If any part dies, everything stops and its log is
+shown.
+
+Credentials come from ``VHC_INGEST_KEYS`` / ``VHC_STAFF_TOKENS`` / ``VHC_PSEUDONYM_SECRET``
+when set; otherwise development values are made once and kept in ``.run/credentials.env``
+(the pseudonymisation secret must not change between runs, or keys stop matching).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from deploy.localsvc import (
+    KafkaBroker,
+    RedisServer,
+    ServiceStartError,
+    _Process,
+    free_port,
+    log_tail,
+)
+
+RUN = Path(os.environ.get("VHC_RUN_DIR", ".run")).resolve()
+API_PORT = int(os.environ.get("VHC_API_PORT", "8000"))
+KAFKA_PORT = int(os.environ.get("VHC_UP_KAFKA_PORT", "9092"))
+REDIS_PORT = int(os.environ.get("VHC_UP_REDIS_PORT", "6380"))
+WORKER_METRICS_PORT = int(os.environ.get("VHC_METRICS_PORT", "9108"))
+READY_TIMEOUT_S = 120.0
+PROGRESS_EVERY_S = 15.0
+
+
+class _Stop(Exception):
+    pass
+
+
+def credentials() -> dict[str, str]:
+    stored: dict[str, str] = {}
+    path = RUN / "credentials.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            stored[name] = value
+    made = {
+        "VHC_INGEST_KEYS": stored.get("VHC_INGEST_KEYS") or "dev-ingest-" + secrets.token_hex(12),
+        "VHC_STAFF_TOKENS": stored.get("VHC_STAFF_TOKENS") or "dev-staff-" + secrets.token_hex(12),
+        "VHC_PSEUDONYM_SECRET": stored.get("VHC_PSEUDONYM_SECRET") or secrets.token_hex(32),
+    }
+    RUN.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in made.items()))
+    path.chmod(0o600)
+    given = {k: os.environ[k] for k in made if os.environ.get(k)}
+    return {**made, **given}
+
+
+def _spawn(name: str, module: str, env: dict[str, str]) -> _Process:
+    proc = _Process(name=name, log_path=RUN / "logs" / f"{name}.log")
+    proc.log_path.parent.mkdir(parents=True, exist_ok=True)
+    proc.log_path.write_bytes(b"")
+    proc._spawn([sys.executable, "-m", module], env=env)
+    return proc
+
+
+def _get_json(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(url)  # noqa: S310 - a fixed http://127.0.0.1 URL
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=3) as answer:  # noqa: S310
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0, {}
+
+
+def _check_alive(children: list[_Process]) -> None:
+    for child in children:
+        if not child.alive():
+            code = child.proc.returncode if child.proc else None
+            raise ServiceStartError(
+                f"{child.name} exited (code {code})\n--- last lines of {child.log_path} ---\n"
+                f"{log_tail(child.log_path)}"
+            )
+
+
+def main() -> int:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        raise _Stop
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    creds = credentials()
+    kafka = KafkaBroker(name="kafka", log_path=RUN / "logs" / "kafka.log", port=KAFKA_PORT,
+                        controller_port=free_port(), data_dir=RUN / "kafka")
+    redis = RedisServer(name="redis", log_path=RUN / "logs" / "redis.log", port=REDIS_PORT,
+                        data_dir=RUN / "redis")
+    started: list[_Process] = []
+    children: list[_Process] = []
+    code = 0
+    t0 = time.monotonic()
+    try:
+        print(f"starting Kafka on {kafka.bootstrap} ...", flush=True)
+        kafka.start()
+        started.append(kafka)
+        print(f"starting Redis on 127.0.0.1:{REDIS_PORT} ...", flush=True)
+        redis.start()
+        started.append(redis)
+        env = {
+            **os.environ, **creds,
+            "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "VHC_REDIS_URL": redis.url,
+            "VHC_DATA_DIR": str(RUN / "worker"),
+            "VHC_METRICS_PORT": str(WORKER_METRICS_PORT),
+            "VHC_API_PORT": str(API_PORT),
+        }
+        print("starting the stream worker and the API ...", flush=True)
+        for name, module in (("worker", "streams.main"), ("api", "ingest_api.main")):
+            child = _spawn(name, module, env)
+            started.append(child)
+            children.append(child)
+        base = f"http://127.0.0.1:{API_PORT}"
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while _get_json(f"{base}/readyz")[0] != 200:
+            _check_alive(children)
+            if time.monotonic() > deadline:
+                raise ServiceStartError(
+                    f"the API was not ready within {READY_TIMEOUT_S:.0f} s; "
+                    f"readyz says {_get_json(f'{base}/readyz')}\n--- worker ---\n"
+                    f"{log_tail(RUN / 'logs' / 'worker.log')}\n--- api ---\n"
+                    f"{log_tail(RUN / 'logs' / 'api.log')}"
+                )
+            time.sleep(0.5)
+        simulate = os.environ.get("VHC_SIMULATE", "1") != "0"
+        if simulate:
+            sim_env = {**env, "VHC_SIM_API_URL": base,
+                       "VHC_SIM_INGEST_KEY": creds["VHC_INGEST_KEYS"].split(",")[0],
+                       "VHC_SIM_STAFF_TOKEN": creds["VHC_STAFF_TOKENS"].split(",")[0]}
+            child = _spawn("simulator", "simulator.main", sim_env)
+            started.append(child)
+            children.append(child)
+        token = creds["VHC_STAFF_TOKENS"].split(",")[0]
+        origin = ("from the environment" if os.environ.get("VHC_INGEST_KEYS")
+                  else "development values, kept in .run/credentials.env")
+        traffic = "on (VHC_SIMULATE=0 turns it off)" if simulate else "off"
+        print(f"""
+vhc-watch is up ({time.monotonic() - t0:.1f} s). Where to look:
+  API docs (OpenAPI)   {base}/docs
+  live stats           curl -H 'Authorization: Bearer {token}' {base}/v1/checkpoints/PY-XH-CHO/stats
+  checkpoints          curl -H 'Authorization: Bearer {token}' {base}/v1/checkpoints
+  readiness, metrics   {base}/readyz   {base}/metrics   worker: http://127.0.0.1:{WORKER_METRICS_PORT}/metrics
+  Kafka, Redis         {kafka.bootstrap}   {redis.url}
+  logs                 {RUN / 'logs'}
+Credentials ({origin}):
+  front ends (X-API-Key)           {creds['VHC_INGEST_KEYS']}
+  staff (Authorization: Bearer)    {creds['VHC_STAFF_TOKENS']}
+Simulated traffic: {traffic}. Ctrl-C stops everything.
+""", flush=True)
+        next_progress = time.monotonic()
+        first_stats_shown = False
+        while True:
+            _check_alive(children)
+            if simulate and time.monotonic() >= next_progress:
+                status, body = _get_json(f"{base}/v1/checkpoints/PY-XH-CHO/stats", token)
+                windows = body.get("windows") if status == 200 else None
+                if isinstance(windows, dict):
+                    w5 = windows["5m"]
+                    if not first_stats_shown and w5["total"]:
+                        print(f"first live counts {time.monotonic() - t0:.1f} s after start",
+                              flush=True)
+                        first_stats_shown = True
+                    print(f"[{time.strftime('%H:%M:%S')}] PY-XH-CHO last 5 min: "
+                          f"{w5['total']} declarations, {w5['symptomatic']} symptomatic, "
+                          f"{w5['fever']} fever; last 24 h: {windows['24h']['total']}", flush=True)
+                next_progress = time.monotonic() + (PROGRESS_EVERY_S if first_stats_shown else 2)
+            time.sleep(0.5)
+    except _Stop:
+        print("\nstopping ...", flush=True)
+    except ServiceStartError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_started = time.monotonic()
+        for svc in reversed(started):
+            svc.stop(timeout_s=6 if svc in children else 8)
+            print(f"  stopped {svc.name}", flush=True)
+        print(f"all stopped in {time.monotonic() - stop_started:.1f} s", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Settings of the API process (environment variables ``VHC_*``), checked at start.
+
+Secrets have no defaults: the process refuses to start without them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["ApiSettings"]
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VHC_", extra="ignore")
+
+    kafka_bootstrap: str = Field(min_length=3)
+    redis_url: str = Field(pattern=r"^rediss?://")
+    ingest_keys: CommaList = Field(description="API keys of front ends, comma-separated")
+    staff_tokens: CommaList = Field(description="bearer tokens of staff, comma-separated")
+    pseudonym_secret: SecretStr = Field(description="HMAC key for personal identifiers")
+    partitions: int = Field(default=4, ge=1, le=256)
+    retention_days: int = Field(default=21, ge=1, le=60)
+    max_future_skew_s: float = Field(default=120.0, ge=0, le=3600)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    batch_max_items: int = Field(default=500, ge=1, le=5000)
+    publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    rate_limit_per_s: float = Field(default=200.0, ge=100, description="per key or token")
+    rate_limit_burst: int = Field(default=400, ge=1)
+    worker_heartbeat_required: bool = Field(
+        default=True, description="/readyz needs a live stream worker"
+    )
+
+    @field_validator("ingest_keys", "staff_tokens", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            items = tuple(v.strip() for v in value.split(",") if v.strip())
+        elif isinstance(value, list | tuple):
+            items = tuple(str(v) for v in value)
+        else:
+            raise ValueError("expected a comma-separated string")
+        if not items:
+            raise ValueError("at least one credential is required")
+        short = [i for i, v in enumerate(items) if len(v) < 16]
+        if short:
+            raise ValueError(f"credentials must be at least 16 characters (items {short})")
+        return items
+
+    @field_validator("pseudonym_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) < 16:
+            raise ValueError("must be at least 16 bytes")
+        return value

@@ -1,0 +1,81 @@
+"""Shared state of the API process and its dependency aliases for route handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from redis.asyncio import Redis
+
+from ingest_api.config import ApiSettings
+from ingest_api.ingest import IngestService
+from ingest_api.metrics import ApiMetrics
+from ingest_api.publisher import KafkaPublisher
+from ingest_api.security import CredentialSet, RateLimiter
+from ingest_api.store import CheckpointStore, StatsStore
+
+__all__ = ["FrontEnd", "Services", "ServicesDep", "Staff"]
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    metrics: ApiMetrics
+    redis: Redis
+    publisher: KafkaPublisher
+    ingest: IngestService
+    checkpoints: CheckpointStore
+    stats: StatsStore
+    ingest_keys: CredentialSet
+    staff_tokens: CredentialSet
+    limiter: RateLimiter
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _limit(services: Services, who: str) -> None:
+    wait_s = services.limiter.acquire(who)
+    if wait_s:
+        services.metrics.rejected.labels("rate_limited").inc()
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "rate limit exceeded",
+                            headers={"Retry-After": RateLimiter.retry_after_header(wait_s)})
+
+
+def front_end(
+    services: ServicesDep,
+    x_api_key: Annotated[str | None, Header(description="front-end API key")] = None,
+) -> str:
+    who = services.ingest_keys.check(x_api_key)
+    if who is None:
+        services.metrics.rejected.labels("unauthorized").inc()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid X-API-Key",
+                            headers={"WWW-Authenticate": "ApiKey"})
+    _limit(services, "key:" + who)
+    return who
+
+
+def staff(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description="Bearer <staff token>")] = None,
+) -> str:
+    token = None
+    if authorization and authorization[:7].lower() == "bearer ":
+        token = authorization[7:].strip()
+    who = services.staff_tokens.check(token)
+    if who is None:
+        services.metrics.rejected.labels("unauthorized").inc()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    _limit(services, "staff:" + who)
+    return who
+
+
+FrontEnd = Annotated[str, Depends(front_end)]
+Staff = Annotated[str, Depends(staff)]

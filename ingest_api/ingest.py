@@ -1,0 +1,182 @@
+"""Accepting declarations: validate, pseudonymise, deduplicate, publish, confirm.
+
+Order of work for a batch (a single declaration is a batch of one):
+
+1. each item is validated on its own (schema, clock, registered checkpoint), so one bad
+   item never costs the others;
+2. valid items are *claimed* in Redis by ``declaration_id``; an id already ``done`` is a
+   duplicate, one ``pending`` is being published by another request right now;
+3. claimed items are pseudonymised and published together; ``accepted`` only after the
+   broker acknowledged each one;
+4. acknowledged ids are confirmed, failed ones released (their retry will be accepted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
+
+from ingest_api.metrics import ApiMetrics
+from ingest_api.publisher import KafkaPublisher, Message
+from ingest_api.store import CheckpointStore, SeenStore
+from vhc_common.pseudonym import Pseudonymiser
+from vhc_common.schemas import DeclarationEvent, DeclarationIn
+from vhc_common.topics import DECLARATIONS
+
+__all__ = ["FieldError", "IngestService", "ItemOutcome"]
+
+Status = Literal["accepted", "duplicate", "invalid", "unavailable", "in_progress"]
+
+_DECLARATION = TypeAdapter(DeclarationIn)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One invalid field, in FastAPI's error shape (``loc`` within the declaration)."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str
+
+    def as_dict(self, prefix: tuple[str | int, ...] = ()) -> dict[str, Any]:
+        return {"loc": [*prefix, *self.loc], "msg": self.msg, "type": self.type}
+
+
+@dataclass(slots=True)
+class ItemOutcome:
+    status: Status
+    declaration_id: str | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        publisher: KafkaPublisher,
+        seen: SeenStore,
+        checkpoints: CheckpointStore,
+        pseudonymiser: Pseudonymiser,
+        metrics: ApiMetrics,
+        max_future_skew_s: float,
+        retention_days: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._publisher = publisher
+        self._seen = seen
+        self._checkpoints = checkpoints
+        self._pseudonymiser = pseudonymiser
+        self._metrics = metrics
+        self._max_skew = timedelta(seconds=max_future_skew_s)
+        self._retention = timedelta(days=retention_days)
+        self._clock = clock
+
+    async def submit(self, raw_items: Sequence[Any]) -> list[ItemOutcome]:
+        now = self._clock()
+        outcomes: list[ItemOutcome] = []
+        parsed: dict[int, DeclarationIn] = {}
+        for index, raw in enumerate(raw_items):
+            try:
+                item = _DECLARATION.validate_python(raw)
+            except ValidationError as exc:
+                outcomes.append(ItemOutcome("invalid", _raw_id(raw), _field_errors(exc)))
+                continue
+            errors = self._clock_errors(item, now)
+            outcomes.append(ItemOutcome("invalid" if errors else "accepted",
+                                        str(item.declaration_id), errors))
+            if not errors:
+                parsed[index] = item
+        registered = await self._checkpoints.registered([i.checkpoint_id for i in parsed.values()])
+        for index, item in list(parsed.items()):
+            if item.checkpoint_id not in registered:
+                outcomes[index] = ItemOutcome("invalid", str(item.declaration_id), [FieldError(
+                    ("checkpoint_id",),
+                    f"checkpoint {item.checkpoint_id!r} is not registered",
+                    "unknown_checkpoint",
+                )])
+                del parsed[index]
+        await self._publish(parsed, outcomes, received_at=now)
+        for outcome in outcomes:
+            self._metrics.declarations.labels(outcome.status).inc()
+        return outcomes
+
+    def _clock_errors(self, item: DeclarationIn, now: datetime) -> list[FieldError]:
+        if item.scanned_at > now + self._max_skew:
+            return [FieldError(("scanned_at",),
+                               f"is in the future by more than {self._max_skew.seconds} s",
+                               "future_time")]
+        if item.scanned_at < now - self._retention:
+            return [FieldError(("scanned_at",),
+                               f"is older than the retention period ({self._retention.days} "
+                               "days)", "too_old")]
+        return []
+
+    async def _publish(self, parsed: dict[int, DeclarationIn], outcomes: list[ItemOutcome],
+                       *, received_at: datetime) -> None:
+        # The same id twice in one batch: the first one wins, later ones are duplicates.
+        first: dict[str, int] = {}
+        repeats: dict[int, int] = {}
+        for index, item in parsed.items():
+            did = str(item.declaration_id)
+            if did in first:
+                repeats[index] = first[did]
+            else:
+                first[did] = index
+        ids = list(first)
+        claims = await self._seen.claim(ids)
+        to_send: list[tuple[int, DeclarationIn]] = []
+        for did, claim in zip(ids, claims, strict=True):
+            index = first[did]
+            if claim == "done":
+                outcomes[index].status = "duplicate"
+            elif claim == "pending":
+                outcomes[index].status = "in_progress"
+            else:
+                to_send.append((index, parsed[index]))
+        messages = [Message(DECLARATIONS, item.checkpoint_id.encode(),
+                            self._event(item, received_at).model_dump_json().encode())
+                    for _, item in to_send]
+        started = self._clock()
+        errors = await self._publisher.publish_many(messages)
+        self._metrics.publish_seconds.observe((self._clock() - started).total_seconds())
+        acked = [str(item.declaration_id) for (_, item), e in zip(to_send, errors, strict=True)
+                 if e is None]
+        failed = [str(item.declaration_id) for (_, item), e in zip(to_send, errors, strict=True)
+                  if e is not None]
+        # Release first: if confirming fails too, the retry is still accepted.
+        await self._seen.release(failed)
+        await self._seen.confirm(acked)
+        for (index, _), error in zip(to_send, errors, strict=True):
+            outcomes[index].status = "accepted" if error is None else "unavailable"
+        for index, first_index in repeats.items():
+            # A repeat shares its first copy's fate; once that is in Kafka it is a duplicate.
+            status = outcomes[first_index].status
+            outcomes[index].status = "duplicate" if status == "accepted" else status
+
+    def _event(self, item: DeclarationIn, received_at: datetime) -> DeclarationEvent:
+        return DeclarationEvent(
+            declaration_id=item.declaration_id,
+            checkpoint_id=item.checkpoint_id,
+            scanned_at=item.scanned_at,
+            received_at=received_at,
+            person=self._pseudonymiser.person(item.person),
+            temperature_c=item.temperature_c,
+            symptoms=tuple(item.symptoms),
+            contact=item.contact,
+            travel_from=tuple(dict.fromkeys(item.travel_from)),
+        )
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    return [FieldError(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
+
+
+def _raw_id(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        value = raw.get("declaration_id")
+        return value if isinstance(value, str) else None
+    return None

@@ -1,0 +1,213 @@
+"""The API application: ``create_app`` builds it, ``run`` serves it (``vhc-api``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ingest_api.config import ApiSettings
+from ingest_api.deps import Services
+from ingest_api.errors import (
+    BrokerUnavailableError,
+    ConflictError,
+    NotFoundError,
+    StoreUnavailableError,
+)
+from ingest_api.ingest import IngestService
+from ingest_api.metrics import ApiMetrics
+from ingest_api.publisher import KafkaPublisher
+from ingest_api.routes import checkpoints, declarations, health, stats
+from ingest_api.security import CredentialSet, RateLimiter
+from ingest_api.store import CheckpointStore, SeenStore, StatsStore
+from vhc_common.kafka_admin import KafkaUnavailableError, ensure_topics
+from vhc_common.pseudonym import Pseudonymiser
+from vhc_common.topics import topic_specs
+
+__all__ = ["create_app", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> Services:
+    metrics = metrics if metrics is not None else ApiMetrics()
+    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    publisher = KafkaPublisher(settings.kafka_bootstrap, timeout_s=settings.publish_timeout_s)
+    checkpoint_store = CheckpointStore(redis)
+    return Services(
+        settings=settings,
+        metrics=metrics,
+        redis=redis,
+        publisher=publisher,
+        ingest=IngestService(
+            publisher=publisher,
+            seen=SeenStore(redis, retention_s=settings.retention_days * 86_400),
+            checkpoints=checkpoint_store,
+            pseudonymiser=Pseudonymiser(settings.pseudonym_secret.get_secret_value().encode()),
+            metrics=metrics,
+            max_future_skew_s=settings.max_future_skew_s,
+            retention_days=settings.retention_days,
+        ),
+        checkpoints=checkpoint_store,
+        stats=StatsStore(redis),
+        ingest_keys=CredentialSet(settings.ingest_keys),
+        staff_tokens=CredentialSet(settings.staff_tokens),
+        limiter=RateLimiter(rate_per_s=settings.rate_limit_per_s,
+                            burst=settings.rate_limit_burst),
+    )
+
+
+async def _ensure_topics(settings: ApiSettings) -> None:
+    """Create the topics in the background; the API serves /healthz meanwhile."""
+    specs = topic_specs(partitions=settings.partitions, retention_days=settings.retention_days)
+    while True:
+        try:
+            await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, specs)
+            return
+        except KafkaUnavailableError as exc:
+            log.warning("topics not ensured yet, retrying: %s", exc)
+
+
+class BodyLimit:
+    """Answer 413 for bodies over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, on_reject: Callable[[], None]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.on_reject = on_reject
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.on_reject()
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.max_bytes} bytes"},
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None = None) -> FastAPI:
+    settings = settings if settings is not None else ApiSettings()
+    services = build_services(settings, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = services
+        topics = asyncio.create_task(_ensure_topics(settings))
+        try:
+            yield
+        finally:
+            topics.cancel()
+            await asyncio.to_thread(services.publisher.close)
+            await services.redis.aclose()
+
+    app = FastAPI(
+        title="vhc-watch API",
+        version="1.0.0",
+        summary="Health declarations from QR control points, checkpoint registry and live "
+        "statistics. See CONTRACT.md for the behaviour this document does not say.",
+        lifespan=lifespan,
+    )
+    for router in (declarations.router, checkpoints.router, stats.router, health.router):
+        app.include_router(router)
+
+    def unavailable(what: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handler(_: Request, exc: Exception) -> Response:
+            log.warning("%s unavailable: %s", what, exc)
+            return JSONResponse({"detail": f"{what} unavailable; retry later"},
+                                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                                headers={"Retry-After": "2"})
+        return handler
+
+    async def not_found(_: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    async def conflict(_: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+    async def invalid(_: Request, exc: Exception) -> Response:
+        # Every invalid field, by location, without echoing the input: it may be personal.
+        assert isinstance(exc, RequestValidationError)
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": detail},
+                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(BrokerUnavailableError, unavailable("message broker"))
+    app.add_exception_handler(StoreUnavailableError, unavailable("store"))
+    app.add_exception_handler(NotFoundError, not_found)
+    app.add_exception_handler(ConflictError, conflict)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")  # bounded: templates, not raw paths
+        services.metrics.requests.labels(template, request.method,
+                                         f"{response.status_code // 100}xx").inc()
+        services.metrics.request_seconds.labels(template).observe(time.perf_counter() - started)
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       on_reject=services.metrics.rejected.labels("too_large").inc)
+    return app
+
+
+def run() -> None:
+    """Serve on ``VHC_API_HOST:VHC_API_PORT`` (default 127.0.0.1:8000)."""
+    import os
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app = create_app()
+    except ValidationError as exc:
+        sys.exit(f"vhc-api: invalid settings:\n{exc}")
+    uvicorn.run(app, host=os.environ.get("VHC_API_HOST", "127.0.0.1"),
+                port=int(os.environ.get("VHC_API_PORT", "8000")),
+                timeout_graceful_shutdown=5, log_level="info")
+
+
+if __name__ == "__main__":
+    run()

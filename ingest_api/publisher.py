@@ -1,0 +1,145 @@
+"""Publishing to Kafka with kafka-python without blocking the event loop.
+
+``KafkaProducer.send`` may block (metadata, a full buffer) up to ``max_block_ms``, so sends
+run in a worker thread; acknowledgements are bridged back to asyncio futures through the
+producer future's callbacks. ``acks=all`` and the idempotent producer make "acknowledged"
+mean durably in the log. A broker that does not acknowledge within ``timeout_s`` becomes
+a ``BrokerUnavailableError`` (answered 503), never a silent drop.
+
+The producer is created lazily and re-created after a failure to connect, so the API can
+start (and answer ``/healthz``) while the broker is still down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from ingest_api.errors import BrokerUnavailableError
+
+__all__ = ["KafkaPublisher", "Message"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+class KafkaPublisher:
+    def __init__(self, bootstrap: str, *, timeout_s: float) -> None:
+        self._bootstrap = bootstrap
+        self._timeout_s = timeout_s
+        self._producer: KafkaProducer | None = None
+        self._admin: KafkaAdminClient | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                timeout_ms = int(self._timeout_s * 1000)
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self._bootstrap.split(","),
+                    client_id="vhc-ingest",
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=2,
+                    max_block_ms=timeout_ms,
+                    request_timeout_ms=timeout_ms,
+                    delivery_timeout_ms=timeout_ms + 2,
+                    reconnect_backoff_max_ms=1000,
+                )
+            return self._producer
+
+    def _send_all(self, messages: Sequence[Message]) -> list[Any]:
+        try:
+            producer = self._get()
+            return [producer.send(m.topic, key=m.key, value=m.value) for m in messages]
+        except KafkaError as exc:
+            raise BrokerUnavailableError(f"broker unavailable: {exc!r}") from exc
+
+    async def publish_many(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        """Send all, wait for every acknowledgement; per message ``None`` or the error."""
+        if not messages:
+            return []
+        loop = asyncio.get_running_loop()
+        try:
+            kafka_futures = await asyncio.to_thread(self._send_all, messages)
+        except BrokerUnavailableError as exc:
+            return [exc] * len(messages)
+        waiters: list[asyncio.Future[None]] = []
+        for kf in kafka_futures:
+            waiter: asyncio.Future[None] = loop.create_future()
+            kf.add_callback(_resolve, loop, waiter)
+            kf.add_errback(_reject, loop, waiter)
+            waiters.append(waiter)
+        try:
+            done = await asyncio.wait_for(
+                asyncio.gather(*waiters, return_exceptions=True), timeout=self._timeout_s + 1
+            )
+        except TimeoutError:
+            timeout = BrokerUnavailableError(f"no acknowledgement within {self._timeout_s} s")
+            return [timeout] * len(messages)
+        return [
+            BrokerUnavailableError(f"not acknowledged: {r!r}") if isinstance(r, BaseException)
+            else None
+            for r in done
+        ]
+
+    async def publish(self, message: Message) -> None:
+        (error,) = await self.publish_many([message])
+        if error is not None:
+            raise BrokerUnavailableError(str(error)) from error
+
+    def ping(self) -> bool:
+        """Does a broker answer a request right now? (blocking: call from a thread)"""
+        try:
+            if self._admin is None:
+                self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap.split(","),
+                                               client_id="vhc-ingest-health",
+                                               request_timeout_ms=3000)
+            self._admin.describe_cluster()
+            return True
+        except KafkaError:
+            if self._admin is not None:
+                self._admin.close()
+                self._admin = None
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._admin is not None:
+                self._admin.close()
+                self._admin = None
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+                self._producer = None
+
+
+def _resolve(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], _meta: Any) -> None:
+    loop.call_soon_threadsafe(_set_result, waiter)
+
+
+def _reject(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], exc: Any) -> None:
+    loop.call_soon_threadsafe(_set_exception, waiter, exc)
+
+
+def _set_result(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _set_exception(waiter: asyncio.Future[None], exc: BaseException) -> None:
+    if not waiter.done():
+        waiter.set_exception(exc)

@@ -1,0 +1,85 @@
+"""Declarations from scanning front ends."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import JSONResponse
+
+from ingest_api.deps import FrontEnd, ServicesDep
+from ingest_api.models import BatchIn, BatchItemOut, BatchOut, DeclarationOut
+from vhc_common.schemas import DeclarationIn
+
+router = APIRouter(prefix="/v1/declarations", tags=["declarations"])
+
+RETRY_AFTER_S = "2"
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeclarationOut,
+    responses={
+        200: {"model": DeclarationOut, "description": "already accepted earlier (duplicate)"},
+        409: {"description": "the same declaration is being accepted by another request"},
+        503: {"description": "the broker cannot take it now; retry after Retry-After"},
+    },
+)
+async def submit_declaration(body: DeclarationIn, services: ServicesDep,
+                             _: FrontEnd) -> DeclarationOut | JSONResponse:
+    """Accept one declaration: 202 once it is durably in Kafka."""
+    (outcome,) = await services.ingest.submit([body])
+    match outcome.status:
+        case "accepted":
+            return DeclarationOut(declaration_id=str(body.declaration_id), status="accepted")
+        case "duplicate":
+            return JSONResponse(
+                DeclarationOut(declaration_id=str(body.declaration_id),
+                               status="duplicate").model_dump(),
+                status_code=status.HTTP_200_OK,
+            )
+        case "invalid":
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                [e.as_dict(("body",)) for e in outcome.errors])
+        case "in_progress":
+            raise HTTPException(status.HTTP_409_CONFLICT,
+                                "this declaration is being accepted by another request",
+                                headers={"Retry-After": "1"})
+        case _:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                "the broker cannot take declarations now; retry later",
+                                headers={"Retry-After": RETRY_AFTER_S})
+
+
+@router.post(
+    "/batch",
+    response_model=BatchOut,
+    responses={503: {"model": BatchOut,
+                     "description": "some items could not be published; retry those"}},
+)
+async def submit_batch(body: BatchIn, services: ServicesDep,
+                       _: FrontEnd) -> BatchOut | JSONResponse:
+    """Accept up to 500 declarations; the answer gives a status per item."""
+    limit = services.settings.batch_max_items
+    if len(body.declarations) > limit:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body", "declarations"],
+            "msg": f"at most {limit} declarations per batch, got {len(body.declarations)}",
+            "type": "too_long",
+        }])
+    outcomes = await services.ingest.submit(body.declarations)
+    items = [
+        BatchItemOut(index=i, declaration_id=o.declaration_id, status=o.status,
+                     errors=[e.as_dict(("body", "declarations", i)) for e in o.errors])
+        for i, o in enumerate(outcomes)
+    ]
+    result = BatchOut(
+        items=items,
+        accepted=sum(o.status == "accepted" for o in outcomes),
+        duplicate=sum(o.status == "duplicate" for o in outcomes),
+        invalid=sum(o.status == "invalid" for o in outcomes),
+        unavailable=sum(o.status in ("unavailable", "in_progress") for o in outcomes),
+    )
+    if result.unavailable:
+        return JSONResponse(result.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": RETRY_AFTER_S})
+    return result

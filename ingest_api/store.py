@@ -1,0 +1,162 @@
+"""Redis access of the API: the ingest idempotency marks, the registry view, the stats view.
+
+Route handlers never talk to Redis directly; they call these classes, which map Redis
+errors to ``StoreUnavailableError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from detectors.counts import HourBucket
+from ingest_api.errors import StoreUnavailableError
+from vhc_common import redis_keys
+from vhc_common.schemas import CheckpointEvent
+
+__all__ = ["CheckpointStore", "SeenStore", "StatsStore"]
+
+PENDING = b"pending"
+DONE = b"done"
+
+
+class SeenStore:
+    """Which declaration ids are durably in Kafka (the ingest's idempotency record).
+
+    A declaration is *claimed* (``pending``, short TTL) while it is being published and
+    *confirmed* (``done``, kept for the retention period) after the broker acknowledged.
+    A failed publish *releases* the claim, so the client's retry is accepted, not called a
+    duplicate. A crash between acknowledgement and confirmation leaves a claim that
+    expires; the retry is then published again and the worker, which counts by
+    declaration id, still counts it once.
+    """
+
+    def __init__(self, redis: Redis, *, retention_s: int, pending_ttl_s: int = 30) -> None:
+        self._redis = redis
+        self._retention_ms = retention_s * 1000
+        self._pending_ms = pending_ttl_s * 1000
+
+    async def claim(self, ids: Sequence[str]) -> list[Literal["claimed", "done", "pending"]]:
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for i in ids:
+                pipe.set(redis_keys.declaration_seen(i), PENDING, nx=True, px=self._pending_ms,
+                         get=True)
+            previous = await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+        return ["claimed" if p is None else "done" if p == DONE else "pending" for p in previous]
+
+    async def confirm(self, ids: Sequence[str]) -> None:
+        await self._set_many(ids, release=False)
+
+    async def release(self, ids: Sequence[str]) -> None:
+        await self._set_many(ids, release=True)
+
+    async def _set_many(self, ids: Sequence[str], *, release: bool) -> None:
+        if not ids:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for i in ids:
+                key = redis_keys.declaration_seen(i)
+                if release:
+                    pipe.delete(key)
+                else:
+                    pipe.set(key, DONE, px=self._retention_ms)
+            await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+
+
+class CheckpointStore:
+    """The registry's Redis view (source of truth: the compacted ``checkpoints.v1``)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def put(self, checkpoint: CheckpointEvent) -> None:
+        try:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(redis_keys.checkpoint(checkpoint.checkpoint_id),
+                     checkpoint.model_dump_json())
+            pipe.zadd(redis_keys.checkpoint_index(), {checkpoint.checkpoint_id: 0})
+            await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+
+    async def get(self, checkpoint_id: str) -> CheckpointEvent | None:
+        try:
+            raw = await self._redis.get(redis_keys.checkpoint(checkpoint_id))
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+        return None if raw is None else CheckpointEvent.model_validate_json(raw)
+
+    async def registered(self, checkpoint_ids: Sequence[str]) -> set[str]:
+        """The subset of ``checkpoint_ids`` that is registered."""
+        unique = list(dict.fromkeys(checkpoint_ids))
+        if not unique:
+            return set()
+        try:
+            scores = await self._redis.zmscore(redis_keys.checkpoint_index(), unique)
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+        return {cid for cid, score in zip(unique, scores, strict=True) if score is not None}
+
+    async def page(self, *, after: str | None, limit: int) -> list[CheckpointEvent]:
+        """Checkpoints in id order, starting after ``after``."""
+        try:
+            start = f"({after}" if after else "-"
+            ids = await self._redis.zrangebylex(redis_keys.checkpoint_index(), start, "+",
+                                                start=0, num=limit)
+            if not ids:
+                return []
+            raws = await self._redis.mget([redis_keys.checkpoint(_text(i)) for i in ids])
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+        return [CheckpointEvent.model_validate_json(r) for r in raws if r is not None]
+
+
+class StatsStore:
+    """Reads the hour buckets the worker maintains (see ``streams.views``)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def buckets(
+        self, checkpoint_id: str, hours: range
+    ) -> tuple[int | None, list[HourBucket]]:
+        """Newest ``scanned_at`` (ms) and the buckets of ``hours`` that exist."""
+        keys = [redis_keys.stats_last(checkpoint_id)]
+        keys += [redis_keys.stats_bucket(checkpoint_id, h) for h in hours]
+        try:
+            raws = await self._redis.mget(keys)
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+        last = int(raws[0]) if raws[0] is not None else None
+        buckets = [HourBucket.decode(h, _bytes(raw))
+                   for h, raw in zip(hours, raws[1:], strict=True) if raw is not None]
+        return last, buckets
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except RedisError:
+            return False
+
+    async def worker_alive(self) -> bool:
+        try:
+            return bool(await self._redis.exists(redis_keys.worker_heartbeat()))
+        except RedisError:
+            return False
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value

@@ -1,0 +1,1 @@
+"""Simulated scanning front ends: register a few checkpoints and send declarations."""

@@ -1,0 +1,1 @@
+"""Thin faust adapters: decode records, call ``detectors``, update tables, emit views."""

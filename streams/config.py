@@ -1,0 +1,29 @@
+"""Settings of the stream worker (environment variables ``VHC_*``), checked at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["WorkerSettings"]
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VHC_", extra="ignore")
+
+    kafka_bootstrap: str = Field(min_length=3, description="host:port[,host:port]")
+    redis_url: str = Field(pattern=r"^rediss?://")
+    app_id: str = Field(default="vhc-worker", pattern=r"^[A-Za-z0-9._-]+$")
+    partitions: int = Field(default=4, ge=1, le=256)
+    retention_days: int = Field(default=21, ge=1, le=60)
+    store: str = Field(default="memory://", pattern=r"^(memory|rocksdb)://")
+    data_dir: Path = Path(".run/worker")
+    fever_threshold_c: float = Field(default=37.5, ge=35, le=42)
+    batch_max: int = Field(default=1000, ge=1, le=100_000)
+    batch_within_s: float = Field(default=0.2, gt=0, le=10)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9108, ge=0, le=65535, description="0: no metrics server")
+    heartbeat_interval_s: float = Field(default=2.0, gt=0, le=60)
+    log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")

@@ -1,0 +1,177 @@
+"""Applies batches of declaration records to the per-checkpoint count tables.
+
+The adapter between Kafka records and ``detectors.counts``: decode, check, group by
+checkpoint and hour, update each touched bucket once per batch, prune buckets that fell
+out of the horizon. Tables are plain mappings here (faust tables in the worker, dicts in
+unit tests); nothing in this module does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Collection, MutableMapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from detectors.counts import (
+    DEFAULT_HORIZON_MS,
+    CountedDeclaration,
+    HourBucket,
+    declaration_key,
+    hour_of,
+)
+from detectors.flags import FlagPolicy, flags_of
+from streams.errors import BadRecordError
+from vhc_common.partitioning import composite_key
+from vhc_common.schemas import DeclarationEvent
+
+__all__ = ["CheckpointRecent", "CountingResult", "DeclarationCounting", "RawRecord", "decode"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record as consumed, with its coordinates for dead-letter reports."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(slots=True)
+class CheckpointRecent:
+    """Per-checkpoint bookkeeping: newest ``scanned_at`` and the bucket hours kept."""
+
+    newest_ms: int = 0
+    hours: set[int] = field(default_factory=set)
+
+    def encode(self) -> str:
+        return json.dumps({"newest_ms": self.newest_ms, "hours": sorted(self.hours)})
+
+    @classmethod
+    def decode(cls, data: str | None) -> CheckpointRecent:
+        if not data:
+            return cls()
+        raw = json.loads(data)
+        return cls(newest_ms=int(raw["newest_ms"]), hours={int(h) for h in raw["hours"]})
+
+
+@dataclass
+class CountingResult:
+    """What one batch changed, for the Redis view, the dead-letter topic and metrics."""
+
+    events: list[DeclarationEvent] = field(default_factory=list)
+    buckets: dict[tuple[str, int], HourBucket] = field(default_factory=dict)
+    removed: list[tuple[str, int]] = field(default_factory=list)
+    newest_ms: dict[str, int] = field(default_factory=dict)
+    dead: list[tuple[RawRecord, str]] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+def decode(record: RawRecord) -> DeclarationEvent:
+    """Decode and check one ``declarations.v1`` record or raise ``BadRecordError``."""
+    if record.value is None:
+        raise BadRecordError("empty value")
+    try:
+        event = DeclarationEvent.model_validate_json(record.value)
+    except ValidationError as exc:
+        raise BadRecordError(f"invalid declaration: {exc.errors(include_url=False)}") from exc
+    if record.key is not None and record.key != event.checkpoint_id.encode():
+        # Keyed by something else, it sits on another checkpoint's partition: counting it
+        # there would split that checkpoint's state across workers.
+        raise BadRecordError(
+            f"key {record.key!r} does not match checkpoint_id {event.checkpoint_id!r}"
+        )
+    return event
+
+
+class DeclarationCounting:
+    """Counts declarations into hour buckets kept in ``buckets`` (see ``detectors.counts``)."""
+
+    def __init__(
+        self,
+        *,
+        buckets: MutableMapping[str, bytes],
+        recent: MutableMapping[str, str],
+        policy: FlagPolicy,
+        outbreak_areas: Callable[[], Collection[str]],
+        horizon_ms: int = DEFAULT_HORIZON_MS,
+    ) -> None:
+        if horizon_ms <= 0:
+            raise ValueError(f"horizon_ms must be > 0, got {horizon_ms}")
+        self._buckets = buckets
+        self._recent = recent
+        self._policy = policy
+        self._outbreak_areas = outbreak_areas
+        self._horizon_ms = horizon_ms
+
+    def apply(self, records: Sequence[RawRecord]) -> CountingResult:
+        result = CountingResult()
+        by_checkpoint: dict[str, list[DeclarationEvent]] = {}
+        for record in records:
+            try:
+                event = decode(record)
+            except BadRecordError as exc:
+                log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition,
+                            record.offset, exc)
+                result.dead.append((record, str(exc)))
+                result.outcomes["dead_letter"] += 1
+                continue
+            by_checkpoint.setdefault(event.checkpoint_id, []).append(event)
+            result.events.append(event)
+        areas = self._outbreak_areas()
+        for checkpoint_id, events in by_checkpoint.items():
+            self._apply_checkpoint(checkpoint_id, events, areas, result)
+        return result
+
+    def _apply_checkpoint(
+        self,
+        checkpoint_id: str,
+        events: list[DeclarationEvent],
+        areas: Collection[str],
+        result: CountingResult,
+    ) -> None:
+        recent = CheckpointRecent.decode(self._recent.get(checkpoint_id))
+        newest_ms = max(recent.newest_ms, *(_ms(e) for e in events))
+        floor_hour = hour_of(newest_ms - self._horizon_ms)
+        touched: dict[int, HourBucket] = {}
+        for event in events:
+            scanned_at_ms = _ms(event)
+            hour = hour_of(scanned_at_ms)
+            if hour < floor_hour:
+                result.outcomes["beyond_horizon"] += 1
+                continue
+            bucket = touched.get(hour)
+            if bucket is None:
+                bucket = HourBucket.decode(
+                    hour, self._buckets.get(composite_key(checkpoint_id, hour))
+                )
+                touched[hour] = bucket
+            item = CountedDeclaration(
+                key=declaration_key(event.declaration_id),
+                scanned_at_ms=scanned_at_ms,
+                flags=flags_of(event, outbreak_areas=areas, policy=self._policy),
+            )
+            result.outcomes["counted" if bucket.add(item) else "duplicate"] += 1
+        for hour, bucket in touched.items():
+            # Written even when unchanged: a replay after a crash must rebuild the view.
+            self._buckets[composite_key(checkpoint_id, hour)] = bucket.encode()
+            result.buckets[(checkpoint_id, hour)] = bucket
+        stale = {h for h in recent.hours if h < floor_hour}
+        for hour in stale:
+            self._buckets.pop(composite_key(checkpoint_id, hour), None)
+            result.removed.append((checkpoint_id, hour))
+        hours = (recent.hours - stale) | set(touched)
+        if newest_ms != recent.newest_ms or hours != recent.hours:
+            self._recent[checkpoint_id] = CheckpointRecent(newest_ms, hours).encode()
+        result.newest_ms[checkpoint_id] = newest_ms
+
+
+def _ms(event: DeclarationEvent) -> int:
+    return int(event.scanned_at.timestamp() * 1000)

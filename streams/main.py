@@ -1,0 +1,39 @@
+"""Entry point of the stream worker: ``vhc-worker`` (or ``python -m streams.main``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import faust
+from prometheus_client import start_http_server
+from pydantic import ValidationError
+
+from streams.app import create_worker
+from streams.config import WorkerSettings
+from vhc_common.kafka_admin import ensure_topics
+from vhc_common.topics import topic_specs
+
+__all__ = ["run"]
+
+
+def run() -> None:
+    try:
+        settings = WorkerSettings()
+    except ValidationError as exc:
+        sys.exit(f"vhc-worker: invalid settings:\n{exc}")
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ensure_topics(settings.kafka_bootstrap,
+                  topic_specs(partitions=settings.partitions,
+                              retention_days=settings.retention_days))
+    worker = create_worker(settings)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host,
+                          registry=worker.metrics.registry)
+    runner = faust.Worker(worker.app, loglevel=settings.log_level, redirect_stdouts=False)
+    runner.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,43 @@
+"""Prometheus metrics of the stream worker (one registry, bounded labels)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = ["WorkerMetrics"]
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.records = Counter(
+            "vhc_worker_records_total",
+            "Input records handled, by topic and outcome "
+            "(counted, duplicate, beyond_horizon, dead_letter).",
+            ["topic", "outcome"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "vhc_worker_dead_letters_total",
+            "Records sent to the dead-letter topic, by source topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "vhc_worker_batch_records",
+            "Records per processed batch.",
+            buckets=(1, 5, 20, 50, 100, 250, 500, 1000, 2500, 5000),
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "vhc_worker_batch_duration_seconds",
+            "Time to process one batch, tables and Redis view included.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.event_lag = Histogram(
+            "vhc_worker_event_lag_seconds",
+            "Wall-clock time from ingest (received_at) to processing.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=self.registry,
+        )

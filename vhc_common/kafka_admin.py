@@ -1,0 +1,52 @@
+"""Topic creation at start-up (idempotent), so no topic is ever auto-created with defaults."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from vhc_common.topics import TopicSpec
+
+__all__ = ["KafkaUnavailableError", "ensure_topics"]
+
+log = logging.getLogger(__name__)
+
+
+class KafkaUnavailableError(RuntimeError):
+    """The broker did not answer in time."""
+
+
+def ensure_topics(bootstrap: str, specs: list[TopicSpec], *, timeout_s: float = 30.0) -> None:
+    """Create every topic of ``specs`` that does not exist yet; existing ones are left as is."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vhc-admin",
+                                     request_timeout_ms=10_000)
+        except KafkaError as exc:
+            last_error = exc
+            time.sleep(0.5)
+            continue
+        try:
+            existing = set(admin.list_topics())
+            missing = [s for s in specs if s.name not in existing]
+            for spec in missing:
+                try:
+                    admin.create_topics([NewTopic(spec.name, spec.partitions, 1,
+                                                  topic_configs=dict(spec.config))])
+                    log.info("created topic %s (%d partitions)", spec.name, spec.partitions)
+                except TopicAlreadyExistsError:
+                    pass  # another process created it meanwhile
+            return
+        except KafkaError as exc:
+            last_error = exc
+            time.sleep(0.5)
+        finally:
+            admin.close()
+    raise KafkaUnavailableError(
+        f"could not create topics on {bootstrap} within {timeout_s:.0f} s: {last_error!r}"
+    )

@@ -1,0 +1,240 @@
+"""Event schemas shared by every part of vhc-watch (API, stream worker, simulator, tests).
+
+Two families live here:
+
+* *inputs* (``DeclarationIn``, ``CheckpointIn``): what front ends and staff send; they carry
+  personal data in clear and never leave the ingest process;
+* *events* (``DeclarationEvent``, ``CheckpointEvent``): what is published to Kafka; each has
+  ``schema_version`` and carries pseudonymous person keys only.
+
+A breaking change to an event means a new ``SCHEMA_VERSION`` and a new topic version
+(``declarations.v2``), never a silent change to ``v1``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "AREA_CODE_PATTERN",
+    "CHECKPOINT_ID_PATTERN",
+    "SCHEMA_VERSION",
+    "AreaCode",
+    "CheckpointEvent",
+    "CheckpointId",
+    "CheckpointIn",
+    "CheckpointKind",
+    "Contact",
+    "DeclarationEvent",
+    "DeclarationIn",
+    "PersonIn",
+    "PersonRef",
+    "Symptom",
+    "WardCode",
+]
+
+SCHEMA_VERSION: Literal[1] = 1
+
+CHECKPOINT_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+AREA_CODE_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+MAX_TRAVEL_AREAS = 50
+
+CheckpointId = Annotated[str, StringConstraints(pattern=CHECKPOINT_ID_PATTERN)]
+AreaCode = Annotated[str, StringConstraints(pattern=AREA_CODE_PATTERN)]
+WardCode = Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
+PersonKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+
+class Symptom(StrEnum):
+    FEVER = "fever"
+    COUGH = "cough"
+    SHORTNESS_OF_BREATH = "shortness_of_breath"
+    SORE_THROAT = "sore_throat"
+    LOSS_OF_TASTE_OR_SMELL = "loss_of_taste_or_smell"
+    FATIGUE = "fatigue"
+
+
+class Contact(StrEnum):
+    NONE = "none"
+    F0 = "f0"
+    F1 = "f1"
+    SUSPECTED = "suspected"
+
+
+class CheckpointKind(StrEnum):
+    """What kind of place a control point guards (peers are compared within a kind)."""
+
+    OFFICE = "office"
+    BUSINESS = "business"
+    FACTORY = "factory"
+    SUPERMARKET = "supermarket"
+    MARKET = "market"
+    SHOP = "shop"
+    RESTAURANT = "restaurant"
+    SCHOOL = "school"
+    HOSPITAL = "hospital"
+    TRANSPORT = "transport"
+    RESIDENTIAL = "residential"
+    OTHER = "other"
+
+
+# ----------------------------------------------------------------------------- inputs
+
+_PHONE_RE = re.compile(r"^(?:\+?84|0)(\d{9,10})$")
+
+
+class PersonIn(BaseModel):
+    """The declarant as a front end sends it. Pseudonymised at the edge, never published."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    id_number: Annotated[str, StringConstraints(pattern=r"^(\d{9}|\d{12})$")] | None = Field(
+        default=None, description="CMND (9 digits) or CCCD (12 digits)"
+    )
+    phone: str | None = Field(
+        default=None, description="Vietnamese number: 0xxxxxxxxx or +84xxxxxxxxx"
+    )
+    full_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = re.sub(r"[\s.()-]", "", value)
+        match = _PHONE_RE.match(digits)
+        if match is None:
+            raise ValueError("must be a Vietnamese phone number: 0 or +84 then 9 or 10 digits")
+        return "0" + match.group(1)  # one canonical form, so both spellings key alike
+
+    @model_validator(mode="after")
+    def _identified(self) -> PersonIn:
+        if self.id_number is None and self.phone is None:
+            raise ValueError("give id_number or phone (or both)")
+        return self
+
+
+class DeclarationIn(BaseModel):
+    """One health declaration as submitted (``POST /v1/declarations``).
+
+    Time rules that need the clock (future skew, retention) are checked by the API, which
+    owns the clock; everything else is checked here.
+    """
+
+    declaration_id: UUID
+    checkpoint_id: CheckpointId
+    scanned_at: AwareDatetime
+    person: PersonIn
+    temperature_c: float | None = Field(default=None, ge=30, le=45)
+    symptoms: list[Symptom] = Field(default_factory=list, max_length=len(Symptom))
+    contact: Contact = Contact.NONE
+    travel_from: list[AreaCode] = Field(default_factory=list, max_length=MAX_TRAVEL_AREAS)
+
+    @field_validator("symptoms")
+    @classmethod
+    def _unique_symptoms(cls, value: list[Symptom]) -> list[Symptom]:
+        return sorted(set(value))
+
+
+_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class CheckpointIn(BaseModel):
+    """A control point as staff register it (``POST /v1/checkpoints``)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    checkpoint_id: CheckpointId | None = None
+    name: Annotated[str, StringConstraints(min_length=3, max_length=200)]
+    kind: CheckpointKind
+    ward_code: WardCode
+    address: Annotated[str, StringConstraints(min_length=3, max_length=300)]
+    opening_hours: list[str] | None = Field(
+        default=None,
+        description='Daily opening intervals in local time, e.g. ["07:00-11:30", "13:30-17:00"]; '
+        "null means always open",
+        max_length=8,
+    )
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for interval in value:
+            match = _HOURS_RE.match(interval)
+            if match is None:
+                raise ValueError(f"{interval!r} is not HH:MM-HH:MM")
+            start = int(match.group(1)) * 60 + int(match.group(2))
+            end = int(match.group(3)) * 60 + int(match.group(4))
+            if end <= start or end > 24 * 60:
+                raise ValueError(f"{interval!r} must end after it starts, by 24:00")
+        return value
+
+
+# ----------------------------------------------------------------------------- events
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class PersonRef(_Event):
+    """Pseudonymous keys for a declarant (keyed HMAC-SHA256, see ``vhc_common.pseudonym``).
+
+    ``key`` identifies the person for counting distinct people: the id-number key when an id
+    number was given, else the phone key. Both partial keys travel so that a confirmed case
+    found by either identifier can be matched.
+    """
+
+    key: PersonKey
+    id_key: PersonKey | None = None
+    phone_key: PersonKey | None = None
+    birth_year: int | None = None
+
+
+class DeclarationEvent(_Event):
+    """A validated, pseudonymised declaration on ``declarations.v1`` (key: checkpoint id)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    declaration_id: UUID
+    checkpoint_id: CheckpointId
+    scanned_at: AwareDatetime
+    received_at: AwareDatetime
+    person: PersonRef
+    temperature_c: float | None = None
+    symptoms: tuple[Symptom, ...] = ()
+    contact: Contact = Contact.NONE
+    travel_from: tuple[AreaCode, ...] = ()
+
+
+class CheckpointEvent(_Event):
+    """A registered control point on the compacted ``checkpoints.v1`` (key: checkpoint id)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    checkpoint_id: CheckpointId
+    name: str
+    kind: CheckpointKind
+    ward_code: WardCode
+    ward_name: str
+    province_code: str
+    province_name: str
+    address: str
+    opening_hours: tuple[str, ...] | None = None
+    created_at: datetime
+    updated_at: datetime
