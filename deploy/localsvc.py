@@ -37,8 +37,10 @@ from typing import IO
 __all__ = [
     "KAFKA_VERSION",
     "KafkaBroker",
+    "ManagedProcess",
     "RedisServer",
     "ServiceStartError",
+    "ensure_debian_packages",
     "ensure_kafka_jars",
     "ensure_redis_server",
     "free_port",
@@ -94,10 +96,7 @@ def ensure_kafka_jars(cache_root: Path = CACHE_ROOT) -> Path:
     marker = libs / ".complete"
     if marker.exists():
         return libs
-    if shutil.which("mvn") is None:
-        raise ServiceStartError("mvn (Apache Maven) is needed to fetch the Kafka broker jars")
-    if shutil.which("java") is None:
-        raise ServiceStartError("java (17 or newer) is needed to run the Kafka broker")
+    ensure_debian_packages({"mvn": "maven", "java": "openjdk-17-jre-headless"})
     libs.mkdir(parents=True, exist_ok=True)
     print(f"fetching Apache Kafka {KAFKA_VERSION} broker jars into {libs} (once) ...",
           file=sys.stderr, flush=True)
@@ -125,7 +124,9 @@ def kafka_cluster_id() -> str:
 
 
 @dataclass
-class _Process:
+class ManagedProcess:
+    """A child process with its own log file, stopped with SIGTERM then SIGKILL."""
+
     name: str
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
@@ -139,6 +140,14 @@ class _Process:
         self.proc = subprocess.Popen(
             cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
+
+    @classmethod
+    def spawn_module(cls, name: str, module: str, env: dict[str, str],
+                     log_path: Path) -> ManagedProcess:
+        """Run ``python -m module`` (this interpreter) with ``env``, logging to ``log_path``."""
+        proc = cls(name=name, log_path=log_path)
+        proc._spawn([sys.executable, "-m", module], env=env)
+        return proc
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -164,7 +173,7 @@ class _Process:
 
 
 @dataclass
-class KafkaBroker(_Process):
+class KafkaBroker(ManagedProcess):
     """A single-node KRaft broker on 127.0.0.1 (broker and controller in one JVM)."""
 
     port: int = 9092
@@ -248,28 +257,37 @@ class KafkaBroker(_Process):
 # --------------------------------------------------------------------------- Redis
 
 
-def ensure_redis_server() -> str:
-    """Path of ``redis-server``, installing Debian's package when it is missing."""
-    path = shutil.which("redis-server")
-    if path:
-        return path
+def ensure_debian_packages(commands: dict[str, str]) -> None:
+    """Install the Debian package of each missing command (``{command: package}``)."""
+    missing = sorted({pkg for cmd, pkg in commands.items() if shutil.which(cmd) is None})
+    if not missing:
+        return
     if os.geteuid() != 0:
-        raise ServiceStartError("redis-server is missing: `sudo apt-get install redis-server`")
-    print("installing redis-server (Debian package) ...", file=sys.stderr, flush=True)
+        raise ServiceStartError(
+            f"missing commands; install them: sudo apt-get install {' '.join(missing)}"
+        )
+    print(f"installing Debian packages: {' '.join(missing)} ...", file=sys.stderr, flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"]):
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if proc.returncode != 0:
             raise ServiceStartError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+    still = [cmd for cmd in commands if shutil.which(cmd) is None]
+    if still:
+        raise ServiceStartError(f"still missing after apt-get install: {', '.join(still)}")
+
+
+def ensure_redis_server() -> str:
+    """Path of ``redis-server``, installing Debian's package when it is missing."""
+    ensure_debian_packages({"redis-server": "redis-server"})
     path = shutil.which("redis-server")
-    if not path:
-        raise ServiceStartError("redis-server still missing after apt-get install")
+    assert path is not None
     return path
 
 
 @dataclass
-class RedisServer(_Process):
+class RedisServer(ManagedProcess):
     """Our own redis-server: explicit port and directory, append-only file on."""
 
     port: int = 6379
@@ -324,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.localsvc", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("fetch", help="fetch the Kafka broker jars (once) and install redis-server")
+    sub.add_parser("fetch", help="fetch the Kafka broker jars (once), install redis-server "
+                   "and docker-compose (to check docker-compose.yml)")
     for name, port in (("kafka", 9092), ("redis", 6379)):
         p = sub.add_parser(name, help=f"run {name} in the foreground until Ctrl-C")
         p.add_argument("--port", type=int, default=port)
@@ -334,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "fetch":
             print(ensure_kafka_jars())
             print(ensure_redis_server())
+            ensure_debian_packages({"docker-compose": "docker-compose"})
             return 0
         svc: KafkaBroker | RedisServer
         if args.cmd == "kafka":

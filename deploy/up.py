@@ -27,9 +27,9 @@ from types import FrameType
 
 from deploy.localsvc import (
     KafkaBroker,
+    ManagedProcess,
     RedisServer,
     ServiceStartError,
-    _Process,
     free_port,
     log_tail,
 )
@@ -66,12 +66,11 @@ def credentials() -> dict[str, str]:
     return {**made, **given}
 
 
-def _spawn(name: str, module: str, env: dict[str, str]) -> _Process:
-    proc = _Process(name=name, log_path=RUN / "logs" / f"{name}.log")
-    proc.log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc.log_path.write_bytes(b"")
-    proc._spawn([sys.executable, "-m", module], env=env)
-    return proc
+def _spawn(name: str, module: str, env: dict[str, str]) -> ManagedProcess:
+    log_path = RUN / "logs" / f"{name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_bytes(b"")  # this run's lines only
+    return ManagedProcess.spawn_module(name, module, env, log_path)
 
 
 def _get_json(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
@@ -87,7 +86,7 @@ def _get_json(url: str, token: str | None = None) -> tuple[int, dict[str, object
         return 0, {}
 
 
-def _check_alive(children: list[_Process]) -> None:
+def _check_alive(children: list[ManagedProcess]) -> None:
     for child in children:
         if not child.alive():
             code = child.proc.returncode if child.proc else None
@@ -108,8 +107,8 @@ def main() -> int:
                         controller_port=free_port(), data_dir=RUN / "kafka")
     redis = RedisServer(name="redis", log_path=RUN / "logs" / "redis.log", port=REDIS_PORT,
                         data_dir=RUN / "redis")
-    started: list[_Process] = []
-    children: list[_Process] = []
+    started: list[ManagedProcess] = []
+    children: list[ManagedProcess] = []
     code = 0
     t0 = time.monotonic()
     try:

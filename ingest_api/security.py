@@ -60,7 +60,7 @@ class RateLimiter:
             bucket = self._buckets[who] = _Bucket(self._burst, now)
         bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
         bucket.updated = now
-        if bucket.tokens >= cost:
+        if bucket.tokens >= cost - 1e-9:  # float refill must not refuse an exact rate
             bucket.tokens -= cost
             return 0.0
         return max(0.001, (cost - bucket.tokens) / self._rate)

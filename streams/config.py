@@ -25,5 +25,9 @@ class WorkerSettings(BaseSettings):
     batch_within_s: float = Field(default=0.2, gt=0, le=10)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65535, description="0: no metrics server")
+    session_timeout_s: float = Field(
+        default=30.0, ge=6, le=300,
+        description="Kafka group session timeout: how soon a dead worker's partitions move",
+    )
     heartbeat_interval_s: float = Field(default=2.0, gt=0, le=60)
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")

@@ -1,0 +1,129 @@
+"""The counting adapter (streams.counting) with plain dicts as tables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from detectors.counts import HOUR_MS, HourBucket, hour_of, window_counts
+from detectors.flags import FlagPolicy
+from streams.counting import CheckpointRecent, DeclarationCounting, RawRecord
+from tests.factories import T0, declaration_event
+from vhc_common.partitioning import composite_key
+from vhc_common.schemas import DeclarationEvent
+
+
+class Harness:
+    def __init__(self, areas: frozenset[str] = frozenset()) -> None:
+        self.buckets: dict[str, bytes] = {}
+        self.recent: dict[str, str] = {}
+        self.offset = 0
+        self.counting = DeclarationCounting(buckets=self.buckets, recent=self.recent,
+                                            policy=FlagPolicy(), outbreak_areas=lambda: areas)
+
+    def record(self, event: DeclarationEvent | bytes, key: bytes | None = None) -> RawRecord:
+        self.offset += 1
+        if isinstance(event, DeclarationEvent):
+            key = key if key is not None else event.checkpoint_id.encode()
+            value = event.model_dump_json().encode()
+        else:
+            value = event
+        return RawRecord("declarations.v1", 0, self.offset, key, value)
+
+    def total(self, checkpoint_id: str, end_ms: int, window_ms: int) -> int:
+        prefix = checkpoint_id + "|"
+        buckets = [HourBucket.decode(int(k[len(prefix):]), v)
+                   for k, v in self.buckets.items() if k.startswith(prefix)]
+        return window_counts(buckets, end_ms=end_ms, window_ms=window_ms).total
+
+
+END_MS = int(T0.timestamp() * 1000)
+
+
+def test_counts_each_declaration_once_across_batches_and_replays() -> None:
+    h = Harness()
+    events = [declaration_event(scanned_at=T0 - timedelta(minutes=i)) for i in range(10)]
+    first = h.counting.apply([h.record(e) for e in events[:6]])
+    assert first.outcomes == {"counted": 6}
+    # A replay after a crash re-delivers 3 old records with the new ones.
+    second = h.counting.apply([h.record(e) for e in events[3:]])
+    assert second.outcomes == {"counted": 4, "duplicate": 3}
+    assert h.total("PY-XH-CHO", END_MS, HOUR_MS) == 10
+
+
+def test_late_and_out_of_order_events_land_in_their_own_hour() -> None:
+    h = Harness()
+    late = declaration_event(scanned_at=T0 - timedelta(hours=5))
+    h.counting.apply([h.record(declaration_event()), h.record(late)])
+    hour = hour_of(int(late.scanned_at.timestamp() * 1000))
+    assert composite_key("PY-XH-CHO", hour) in h.buckets
+    assert h.total("PY-XH-CHO", END_MS, 24 * HOUR_MS) == 2
+    assert h.total("PY-XH-CHO", END_MS, HOUR_MS) == 1
+
+
+def test_events_beyond_the_horizon_are_reported_not_counted() -> None:
+    h = Harness()
+    h.counting.apply([h.record(declaration_event())])
+    old = declaration_event(scanned_at=T0 - timedelta(hours=27))
+    result = h.counting.apply([h.record(old)])
+    assert result.outcomes == {"beyond_horizon": 1}
+
+
+def test_buckets_leave_the_horizon_and_are_removed() -> None:
+    h = Harness()
+    h.counting.apply([h.record(declaration_event(scanned_at=T0))])
+    result = h.counting.apply([h.record(declaration_event(scanned_at=T0 + timedelta(hours=27)))])
+    assert result.removed == [("PY-XH-CHO", hour_of(END_MS))]
+    assert composite_key("PY-XH-CHO", hour_of(END_MS)) not in h.buckets
+    recent = CheckpointRecent.decode(h.recent["PY-XH-CHO"])
+    assert recent.hours == {hour_of(END_MS) + 27}
+
+
+def test_bad_records_become_dead_letters_with_reasons() -> None:
+    h = Harness()
+    good = declaration_event()
+    records = [
+        h.record(b"not json"),
+        h.record(b'{"schema_version": 1}'),
+        h.record(good, key=b"OTHER-CHECKPOINT"),
+        RawRecord("declarations.v1", 0, 99, b"x", None),
+        h.record(good),
+    ]
+    result = h.counting.apply(records)
+    assert result.outcomes == {"dead_letter": 4, "counted": 1}
+    reasons = [reason for _, reason in result.dead]
+    assert "invalid declaration" in reasons[0]
+    assert "does not match checkpoint_id" in reasons[2]
+    assert reasons[3] == "empty value"
+    assert [r.offset for r, _ in result.dead] == [1, 2, 3, 99]
+
+
+def test_travel_is_judged_against_the_outbreak_areas() -> None:
+    h = Harness(areas=frozenset({"01"}))
+    h.counting.apply([h.record(declaration_event(travel_from=("01",))),
+                      h.record(declaration_event(travel_from=("79",)))])
+    (raw,) = h.buckets.values()
+    flags = [f for _, f in HourBucket.decode(0, raw)]
+    assert sorted(flags) == [0, 16]
+
+
+def test_recent_tracks_the_newest_time() -> None:
+    h = Harness()
+    result = h.counting.apply([h.record(declaration_event(scanned_at=T0)),
+                               h.record(declaration_event(scanned_at=T0 - timedelta(hours=1)))])
+    assert result.newest_ms == {"PY-XH-CHO": END_MS}
+    assert CheckpointRecent.decode(h.recent["PY-XH-CHO"]).newest_ms == END_MS
+
+
+def test_horizon_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="got 0"):
+        DeclarationCounting(buckets={}, recent={}, policy=FlagPolicy(),
+                            outbreak_areas=frozenset, horizon_ms=0)
+
+
+def test_uuid_forms_are_accepted_as_declaration_ids() -> None:
+    h = Harness()
+    result = h.counting.apply([h.record(declaration_event(declaration_id=uuid.UUID(int=5)))])
+    assert result.outcomes == {"counted": 1}

@@ -1,0 +1,56 @@
+"""Credential checks and the per-credential token bucket."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest_api.security import CredentialSet, RateLimiter
+
+
+def test_credentials() -> None:
+    creds = CredentialSet(["first-key-0123456789", "second-key-0123456789"])
+    assert creds.check("first-key-0123456789") is not None
+    assert creds.check("first-key-0123456789") != creds.check("second-key-0123456789")
+    assert creds.check("first-key-012345678") is None
+    assert creds.check("") is None
+    assert creds.check(None) is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_allows_burst_then_refills_at_rate() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate_per_s=100, burst=5, clock=clock)
+    assert [limiter.acquire("k") for _ in range(5)] == [0.0] * 5
+    wait = limiter.acquire("k")
+    assert wait == pytest.approx(0.01)  # one token at 100/s
+    assert limiter.acquire("other") == 0.0  # buckets are per credential
+    clock.now += 0.02  # two tokens refilled
+    assert limiter.acquire("k") == 0.0
+    assert limiter.acquire("k") == 0.0
+    assert limiter.acquire("k") > 0
+
+
+def test_sustained_rate_of_100_per_second_is_never_refused() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate_per_s=100, burst=1, clock=clock)
+    for _ in range(1000):
+        assert limiter.acquire("k") == 0.0
+        clock.now += 0.01
+
+
+@pytest.mark.parametrize(("rate", "burst", "message"), [(0, 1, "rate_per_s"), (1, 0, "burst")])
+def test_bad_parameters_are_refused(rate: float, burst: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RateLimiter(rate_per_s=rate, burst=burst)
+
+
+def test_retry_after_is_whole_seconds_at_least_one() -> None:
+    assert RateLimiter.retry_after_header(0.01) == "1"
+    assert RateLimiter.retry_after_header(2.2) == "3"
