@@ -18,6 +18,8 @@ CommaList = Annotated[tuple[str, ...], NoDecode]
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VHC_", extra="ignore")
 
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
     kafka_bootstrap: str = Field(min_length=3)
     redis_url: str = Field(pattern=r"^rediss?://")
     ingest_keys: CommaList = Field(description="API keys of front ends, comma-separated")

@@ -196,16 +196,13 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
 
 def run() -> None:
     """Serve on ``VHC_API_HOST:VHC_API_PORT`` (default 127.0.0.1:8000)."""
-    import os
-
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app = create_app()
+        settings = ApiSettings()
     except ValidationError as exc:
         sys.exit(f"vhc-api: invalid settings:\n{exc}")
-    uvicorn.run(app, host=os.environ.get("VHC_API_HOST", "127.0.0.1"),
-                port=int(os.environ.get("VHC_API_PORT", "8000")),
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
                 timeout_graceful_shutdown=5, log_level="info")
 
 
