@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -30,6 +31,7 @@ class Services:
     ingest_keys: CredentialSet
     staff_tokens: CredentialSet
     limiter: RateLimiter
+    registry_synced: asyncio.Event
 
 
 def get_services(request: Request) -> Services:

@@ -64,6 +64,7 @@ class IngestService:
         metrics: ApiMetrics,
         max_future_skew_s: float,
         retention_days: int,
+        registry_synced: Callable[[], bool] = lambda: True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._publisher = publisher
@@ -73,6 +74,7 @@ class IngestService:
         self._metrics = metrics
         self._max_skew = timedelta(seconds=max_future_skew_s)
         self._retention = timedelta(days=retention_days)
+        self._registry_synced = registry_synced
         self._clock = clock
 
     async def submit(self, raw_items: Sequence[Any]) -> list[ItemOutcome]:
@@ -91,8 +93,14 @@ class IngestService:
             if not errors:
                 parsed[index] = item
         registered = await self._checkpoints.registered([i.checkpoint_id for i in parsed.values()])
+        synced = self._registry_synced()
         for index, item in list(parsed.items()):
-            if item.checkpoint_id not in registered:
+            if item.checkpoint_id not in registered and not synced:
+                # The view is still being rebuilt from Kafka: "unknown" may be wrong, and a
+                # front end would drop a 422. Ask for a retry instead.
+                outcomes[index] = ItemOutcome("unavailable", str(item.declaration_id))
+                del parsed[index]
+            elif item.checkpoint_id not in registered:
                 outcomes[index] = ItemOutcome("invalid", str(item.declaration_id), [FieldError(
                     ("checkpoint_id",),
                     f"checkpoint {item.checkpoint_id!r} is not registered",

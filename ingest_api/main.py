@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,12 +30,13 @@ from ingest_api.errors import (
 from ingest_api.ingest import IngestService
 from ingest_api.metrics import ApiMetrics
 from ingest_api.publisher import KafkaPublisher
+from ingest_api.registry_sync import read_registry
 from ingest_api.routes import checkpoints, declarations, health, stats
 from ingest_api.security import CredentialSet, RateLimiter
 from ingest_api.store import CheckpointStore, SeenStore, StatsStore
 from vhc_common.kafka_admin import KafkaUnavailableError, ensure_topics
 from vhc_common.pseudonym import Pseudonymiser
-from vhc_common.topics import topic_specs
+from vhc_common.topics import CHECKPOINTS, topic_specs
 
 __all__ = ["create_app", "run"]
 
@@ -46,6 +48,7 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
     redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     publisher = KafkaPublisher(settings.kafka_bootstrap, timeout_s=settings.publish_timeout_s)
     checkpoint_store = CheckpointStore(redis)
+    registry_synced = asyncio.Event()
     return Services(
         settings=settings,
         metrics=metrics,
@@ -59,6 +62,7 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
             metrics=metrics,
             max_future_skew_s=settings.max_future_skew_s,
             retention_days=settings.retention_days,
+            registry_synced=registry_synced.is_set,
         ),
         checkpoints=checkpoint_store,
         stats=StatsStore(redis),
@@ -66,18 +70,27 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
         staff_tokens=CredentialSet(settings.staff_tokens),
         limiter=RateLimiter(rate_per_s=settings.rate_limit_per_s,
                             burst=settings.rate_limit_burst),
+        registry_synced=registry_synced,
     )
 
 
-async def _ensure_topics(settings: ApiSettings) -> None:
-    """Create the topics in the background; the API serves /healthz meanwhile."""
+async def _prepare_kafka(settings: ApiSettings, checkpoints: CheckpointStore,
+                         synced: asyncio.Event) -> None:
+    """In the background (the API serves /healthz meanwhile): create the topics, then put
+    back any registry entry the Redis view lacks."""
     specs = topic_specs(partitions=settings.partitions, retention_days=settings.retention_days)
     while True:
         try:
             await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, specs)
+            registry = await asyncio.to_thread(read_registry, settings.kafka_bootstrap)
+            restored = await checkpoints.restore(registry)
+            log.info("registry: %d checkpoints on %s, %d restored into Redis",
+                     len(registry), CHECKPOINTS, restored)
+            synced.set()
             return
-        except KafkaUnavailableError as exc:
-            log.warning("topics not ensured yet, retrying: %s", exc)
+        except (KafkaUnavailableError, KafkaError, StoreUnavailableError) as exc:
+            log.warning("Kafka/registry not ready yet, retrying in 2 s: %s", exc)
+            await asyncio.sleep(2)
 
 
 class BodyLimit:
@@ -132,7 +145,8 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services
-        topics = asyncio.create_task(_ensure_topics(settings))
+        topics = asyncio.create_task(
+            _prepare_kafka(settings, services.checkpoints, services.registry_synced))
         try:
             yield
         finally:

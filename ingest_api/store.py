@@ -88,6 +88,21 @@ class CheckpointStore:
         except RedisError as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
 
+    async def restore(self, checkpoints: Sequence[CheckpointEvent]) -> int:
+        """Put back checkpoints the view lacks; returns how many were missing."""
+        if not checkpoints:
+            return 0
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for cp in checkpoints:
+                pipe.set(redis_keys.checkpoint(cp.checkpoint_id), cp.model_dump_json(), nx=True)
+            added = await pipe.execute()
+            await self._redis.zadd(redis_keys.checkpoint_index(),
+                                   {cp.checkpoint_id: 0 for cp in checkpoints})
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+        return sum(1 for a in added if a)
+
     async def get(self, checkpoint_id: str) -> CheckpointEvent | None:
         try:
             raw = await self._redis.get(redis_keys.checkpoint(checkpoint_id))

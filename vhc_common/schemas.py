@@ -33,6 +33,9 @@ __all__ = [
     "AREA_CODE_PATTERN",
     "CHECKPOINT_ID_PATTERN",
     "SCHEMA_VERSION",
+    "AlertEvent",
+    "AlertKind",
+    "AlertStatus",
     "AreaCode",
     "CheckpointEvent",
     "CheckpointId",
@@ -41,8 +44,11 @@ __all__ = [
     "Contact",
     "DeclarationEvent",
     "DeclarationIn",
+    "Evidence",
     "PersonIn",
     "PersonRef",
+    "Severity",
+    "Summary",
     "Symptom",
     "WardCode",
 ]
@@ -238,3 +244,72 @@ class CheckpointEvent(_Event):
     opening_hours: tuple[str, ...] | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class AlertKind(StrEnum):
+    SYMPTOMATIC_DECLARATION = "symptomatic_declaration"
+    FEVER = "fever"
+    CLOSE_CONTACT = "close_contact"
+    TRAVEL_FROM_OUTBREAK_AREA = "travel_from_outbreak_area"
+    SYMPTOM_CLUSTER = "symptom_cluster"
+    SYMPTOM_ABERRATION = "symptom_aberration"
+    VOLUME_SURGE = "volume_surge"
+    CHECKPOINT_SILENT = "checkpoint_silent"
+    EXPOSURE = "exposure"
+    NAMING_VIOLATION = "naming_violation"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Summary(_Event):
+    """A human-readable sentence in Vietnamese (for staff) and English."""
+
+    vi: str
+    en: str
+
+
+class Evidence(_Event):
+    """The numbers behind an alert. ``statistics`` holds method-specific extra values
+    (for example each EARS statistic), by name."""
+
+    method: str
+    observed: float | None = None
+    expected: float | None = None
+    threshold: float | None = None
+    declaration_ids: tuple[UUID, ...] = ()
+    flags: tuple[AlertKind, ...] = ()
+    exposed_count: int | None = None
+    person_keys: tuple[PersonKey, ...] = ()
+    statistics: dict[str, float] = Field(default_factory=dict)
+
+
+class AlertEvent(_Event):
+    """A detection on ``alerts.v1`` (key: checkpoint id where one applies).
+
+    ``alert_id`` is deterministic (derived from the kind and the condition), so a replay
+    re-emits the same id and consumers store it once. ``detected_at`` is event time: the
+    stream time at which the detector fired. The lifecycle (acknowledged, resolved) is
+    kept by the API, not in this event.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    alert_id: Annotated[str, StringConstraints(pattern=r"^[a-z_]+-[0-9a-f]{24}$")]
+    kind: AlertKind
+    severity: Severity
+    checkpoint_id: CheckpointId | None = None
+    ward_code: WardCode | None = None
+    detected_at: AwareDatetime
+    window_start: AwareDatetime | None = None
+    window_end: AwareDatetime | None = None
+    summary: Summary
+    evidence: Evidence

@@ -21,12 +21,14 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "a dependency is not ready"}})
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """200 only when Kafka and Redis answer and a worker is consuming."""
+    """200 only when Kafka and Redis answer, a worker is consuming and the registry view
+    has been checked against Kafka."""
     kafka_ok = await asyncio.to_thread(services.publisher.ping)
     redis_ok = await services.stats.ping()
     worker_ok = (not services.settings.worker_heartbeat_required
                  or (redis_ok and await services.stats.worker_alive()))
-    checks = {"kafka": kafka_ok, "redis": redis_ok, "worker": worker_ok}
+    checks = {"kafka": kafka_ok, "redis": redis_ok, "worker": worker_ok,
+              "registry": services.registry_synced.is_set()}
     ready = all(checks.values())
     return JSONResponse({"ready": ready, "checks": checks},
                         status_code=status.HTTP_200_OK if ready

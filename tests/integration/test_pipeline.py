@@ -13,12 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer
-from tests.integration.conftest import Api, service_env, start_worker
+from tests.integration.conftest import Api, service_env, start_api, start_worker
+from vhc_common import redis_keys
 
 pytestmark = pytest.mark.integration
 
@@ -292,9 +294,30 @@ def test_health_and_metrics(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {
-        "kafka": True, "redis": True, "worker": True}
+        "kafka": True, "redis": True, "worker": True, "registry": True}
     text = api.client.get("/metrics").text
     assert 'vhc_ingest_declarations_total{outcome="accepted"}' in text
     assert "vhc_api_request_duration_seconds_bucket" in text
     with pytest.raises(httpx.HTTPStatusError):
         api.client.get("/v1/checkpoints/IT-NOPE/stats", headers=api.staff).raise_for_status()
+
+
+def test_registry_view_is_rebuilt_from_kafka(api: Api, kafka: KafkaBroker,
+                                             redis_server: RedisServer, run_dir: Path) -> None:
+    (cid,) = register(api, "IT-REBUILD", 1)
+    store = redis.Redis.from_url(redis_server.url)
+    # Redis loses the registry view (a new Redis, a flush): Kafka still has the records.
+    store.delete(redis_keys.checkpoint(cid))
+    store.zrem(redis_keys.checkpoint_index(), cid)
+    assert api.client.get(f"/v1/checkpoints/{cid}", headers=api.staff).status_code == 404
+    restarted = start_api(service_env(kafka, redis_server, run_dir), run_dir / "api-2.log",
+                          wait_ready=True)
+    try:
+        got = restarted.client.get(f"/v1/checkpoints/{cid}", headers=restarted.staff)
+        assert got.status_code == 200 and got.json()["checkpoint_id"] == cid
+        answer = restarted.client.post("/v1/declarations", headers=restarted.front_end,
+                                       json=make_declaration(random.Random(9), cid,
+                                                             datetime.now(UTC)))
+        assert answer.status_code == 202
+    finally:
+        restarted.process.stop()
