@@ -32,9 +32,9 @@ Cold start: no statistic until the checkpoint has existed for the whole baseline
 for C1 and C2, 12 for C3, 7 for the CUSUM) and every baseline period saw traffic;
 meanwhile the detector is silent.
 
-Time: a period is evaluated once stream time (the newest ``scanned_at`` minus
-``grace_s``) has passed its end. Declarations for a period already evaluated still count
-in later baselines; the caller counts them as ``late_after_close``.
+Time: a period is evaluated once stream time (given by the caller: the watermark, see
+``streams.clock``) minus ``grace_s`` has passed its end. Declarations for a period already
+evaluated still count in later baselines; the caller counts them as ``late_after_close``.
 
 One condition, one alert: consecutive alarming evaluations form one episode (one alert,
 id from the checkpoint and the episode's first hour); a quiet evaluation ends it.
@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 from detectors.alerts import make_alert
 from detectors.counts import HOUR_MS
-from detectors.flags import DeclarationFlags
+from detectors.history import DAY_H, HourlyHistory
 from vhc_common.schemas import AlertEvent, AlertKind, Evidence, Severity
 
 __all__ = [
@@ -61,8 +61,6 @@ __all__ = [
     "ears_c2",
     "ears_c3",
 ]
-
-DAY_H = 24
 
 
 def _z(value: float, baseline: list[float], min_sigma: float) -> tuple[float, float, float]:
@@ -123,37 +121,32 @@ class AberrationParams:
 
 @dataclass(slots=True)
 class AberrationState:
-    """Hourly ``[total, symptomatic]`` by hour index, the CUSUM sum, C2 history, the
-    episode in progress and bookkeeping of what has been evaluated."""
+    """The CUSUM sum, recent C2 values, the episode in progress and the last hour
+    evaluated (the hourly counts live in ``HourlyHistory``)."""
 
-    hours: dict[int, list[int]] = field(default_factory=dict)
-    first_hour: int | None = None
     evaluated_hour: int | None = None
     cusum: float = 0.0
     c2_history: dict[int, float] = field(default_factory=dict)
     episode_hour: int | None = None
-    newest_ms: int = 0
 
     def encode(self) -> str:
-        return json.dumps({
-            "h": {str(k): v for k, v in self.hours.items()}, "f": self.first_hour,
-            "e": self.evaluated_hour, "s": self.cusum,
-            "c2": {str(k): v for k, v in self.c2_history.items()},
-            "ep": self.episode_hour, "n": self.newest_ms})
+        return json.dumps({"e": self.evaluated_hour, "s": self.cusum,
+                           "c2": {str(k): v for k, v in self.c2_history.items()},
+                           "ep": self.episode_hour})
 
     @classmethod
     def decode(cls, data: str | None) -> AberrationState:
         if not data:
             return cls()
         raw = json.loads(data)
-        return cls(hours={int(k): [int(v[0]), int(v[1])] for k, v in raw["h"].items()},
-                   first_hour=raw["f"], evaluated_hour=raw["e"], cusum=float(raw["s"]),
+        return cls(evaluated_hour=raw["e"], cusum=float(raw["s"]),
                    c2_history={int(k): float(v) for k, v in raw["c2"].items()},
-                   episode_hour=raw["ep"], newest_ms=int(raw["n"]))
+                   episode_hour=raw["ep"])
 
 
 BASELINE_DAYS_C2 = 9
-KEEP_HOURS = (BASELINE_DAYS_C2 + 3) * DAY_H + DAY_H  # C3 needs C2 two days back
+#: Hours of history the baselines need: C2's 9 days back from a trailing day, plus a day.
+KEEP_HOURS = (BASELINE_DAYS_C2 + 2) * DAY_H
 
 
 class AberrationDetector:
@@ -166,61 +159,40 @@ class AberrationDetector:
     def initial_state() -> AberrationState:
         return AberrationState()
 
-    def observe(self, state: AberrationState, scanned_at_ms: int,
-                flags: DeclarationFlags) -> bool:
-        """Count one declaration; ``True`` if its hour was already evaluated (late)."""
-        hour = scanned_at_ms // HOUR_MS
-        if state.evaluated_hour is not None and hour < state.evaluated_hour - KEEP_HOURS:
-            return True  # too old to matter to any future baseline
-        bucket = state.hours.setdefault(hour, [0, 0])
-        bucket[0] += 1
-        bucket[1] += bool(flags & DeclarationFlags.SYMPTOMATIC)
-        if state.first_hour is None or hour < state.first_hour:
-            state.first_hour = hour
-        state.newest_ms = max(state.newest_ms, scanned_at_ms)
-        return state.evaluated_hour is not None and hour <= state.evaluated_hour
+    def closed_through(self, now_ms: int) -> int:
+        """The last hour that stream time ``now_ms`` has closed."""
+        return (now_ms - self.params.grace_s * 1000) // HOUR_MS - 1
 
-    def advance(self, state: AberrationState, *, checkpoint_id: str,
-                ward_code: str | None = None) -> list[AlertEvent]:
-        """Evaluate every hour that stream time has closed since the last call."""
-        if state.first_hour is None:
+    def advance(self, state: AberrationState, history: HourlyHistory, *, now_ms: int,
+                checkpoint_id: str, ward_code: str | None = None) -> list[AlertEvent]:
+        """Evaluate every hour that stream time ``now_ms`` has closed since the last call."""
+        if history.first_hour is None:
             return []
-        closed_through = (state.newest_ms - self.params.grace_s * 1000) // HOUR_MS - 1
-        start = state.first_hour if state.evaluated_hour is None else state.evaluated_hour + 1
+        closed_through = self.closed_through(now_ms)
+        start = (history.first_hour if state.evaluated_hour is None
+                 else state.evaluated_hour + 1)
         alerts = []
-        for hour in range(start, closed_through + 1):
-            alert = self._evaluate(state, hour, checkpoint_id, ward_code)
+        for hour in range(max(start, closed_through - KEEP_HOURS), closed_through + 1):
+            alert = self._evaluate(state, history, hour, now_ms, checkpoint_id, ward_code)
             if alert is not None:
                 alerts.append(alert)
             state.evaluated_hour = hour
-        for old in [h for h in state.hours if h < closed_through - KEEP_HOURS]:
-            del state.hours[old]
         for old in [h for h in state.c2_history if h < closed_through - 3 * DAY_H]:
             del state.c2_history[old]
         return alerts
 
-    def _day_sum(self, state: AberrationState, end_hour: int) -> tuple[int, int]:
-        """``(total, symptomatic)`` of the 24 hours ending with ``end_hour``."""
-        total = sym = 0
-        for h in range(end_hour - DAY_H + 1, end_hour + 1):
-            bucket = state.hours.get(h)
-            if bucket:
-                total += bucket[0]
-                sym += bucket[1]
-        return total, sym
-
-    def _evaluate(self, state: AberrationState, hour: int, checkpoint_id: str,
-                  ward_code: str | None) -> AlertEvent | None:
+    def _evaluate(self, state: AberrationState, history: HourlyHistory, hour: int,
+                  now_ms: int, checkpoint_id: str, ward_code: str | None) -> AlertEvent | None:
         p = self.params
-        assert state.first_hour is not None
-        age_h = hour - state.first_hour + 1
-        n_t, s_t = self._day_sum(state, hour)
+        assert history.first_hour is not None
+        age_h = hour - history.first_hour + 1
+        n_t, s_t = history.day_sum(hour)
         stats: dict[str, float] = {}
         alarms: list[str] = []
         expected: float | None = None
         threshold: float | None = None
         # EARS on trailing-day periods, baselines shifted by whole days.
-        days = [self._day_sum(state, hour - DAY_H * j) for j in range(1, BASELINE_DAYS_C2 + 1)]
+        days = [history.day_sum(hour - DAY_H * j) for j in range(1, BASELINE_DAYS_C2 + 1)]
         if n_t > 0 and age_h >= (BASELINE_DAYS_C2 + 1) * DAY_H and all(n for n, _ in days):
             rescaled = [s * n_t / n for n, s in days]  # y'_j, j = 1..9
             c1, mean1, sd1 = _z(s_t, rescaled[:7], p.min_sigma)
@@ -239,8 +211,8 @@ class AberrationDetector:
                 if c3 >= p.c3_threshold:
                     alarms.append("EARS C3")
         # Poisson CUSUM on hourly counts, expectation from the pooled 7-day share.
-        bucket = state.hours.get(hour, [0, 0])
-        week = [self._day_sum(state, hour - DAY_H * j) for j in range(1, 8)]
+        bucket = history.at(hour)
+        week = [history.day_sum(hour - DAY_H * j) for j in range(1, 8)]
         week_total = sum(n for n, _ in week)
         if bucket[0] > 0 and age_h >= 8 * DAY_H and week_total > 0:
             m = max(sum(s for _, s in week) / week_total * bucket[0], p.min_expected)
@@ -263,7 +235,7 @@ class AberrationDetector:
             kind=AlertKind.SYMPTOM_ABERRATION,
             condition=(checkpoint_id, hour),
             severity=Severity.CRITICAL if len(alarms) >= 2 else Severity.WARNING,
-            detected_at_ms=state.newest_ms,
+            detected_at_ms=now_ms,
             vi=f"Số người có triệu chứng tại {checkpoint_id} tăng bất thường: {s_t} trong "
                f"24 giờ (kỳ vọng {exp_txt}), phát hiện bởi {method}",
             en=f"Abnormal rise of symptomatic declarants at {checkpoint_id}: {s_t} in 24 h "

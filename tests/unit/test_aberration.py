@@ -19,6 +19,7 @@ from detectors.aberration import (
 )
 from detectors.counts import HOUR_MS
 from detectors.flags import DeclarationFlags as F
+from detectors.history import HourlyHistory
 from vhc_common.schemas import AlertKind, Severity
 
 
@@ -88,29 +89,45 @@ def test_cusum_is_never_negative(m: float, x: int, s_prev: float) -> None:
 D0 = 20_000  # a day index; hours are D0 * 24 + h
 
 
-def feed_day(det: AberrationDetector, state: AberrationState, day: int,
-             symptomatic_at: dict[int, int] | None = None) -> list[object]:
-    """10 declarations in each hour 08..17; by default one symptomatic at 09 and 14."""
-    symptomatic_at = symptomatic_at if symptomatic_at is not None else {9: 1, 14: 1}
-    alerts: list[object] = []
-    for hour in range(8, 18):
-        base_ms = ((D0 + day) * 24 + hour) * HOUR_MS
-        for i in range(10):
-            flags = F.SYMPTOMATIC if i < symptomatic_at.get(hour, 0) else F.NONE
-            det.observe(state, base_ms + i * 60_000, flags)
-        alerts += det.advance(state, checkpoint_id="CP")
-    return alerts
+class Feed:
+    """A checkpoint's traffic; stream time is its newest declaration."""
+
+    def __init__(self) -> None:
+        self.det = AberrationDetector()
+        self.state = AberrationState()
+        self.history = HourlyHistory()
+        self.now_ms = 0
+
+    def add(self, at_ms: int, flags: F) -> None:
+        self.history.observe(at_ms, flags)
+        self.now_ms = max(self.now_ms, at_ms)
+
+    def advance(self) -> list[object]:
+        return list(self.det.advance(self.state, self.history, now_ms=self.now_ms,
+                                     checkpoint_id="CP"))
+
+    def day(self, day: int, symptomatic_at: dict[int, int] | None = None) -> list[object]:
+        """10 declarations in each hour 08..17; by default one symptomatic at 09 and 14."""
+        symptomatic_at = symptomatic_at if symptomatic_at is not None else {9: 1, 14: 1}
+        alerts: list[object] = []
+        for hour in range(8, 18):
+            base_ms = ((D0 + day) * 24 + hour) * HOUR_MS
+            for i in range(10):
+                self.add(base_ms + i * 60_000,
+                         F.SYMPTOMATIC if i < symptomatic_at.get(hour, 0) else F.NONE)
+            alerts += self.advance()
+        return alerts
 
 
 def test_silent_until_a_full_baseline_then_alarms_once_on_a_rise() -> None:
-    det, state = AberrationDetector(), AberrationState()
+    feed = Feed()
     for day in range(5):
-        assert feed_day(det, state, day) == []
+        assert feed.day(day) == []
     # A rise on day 5 is not judged: there is no full baseline yet (cold start).
-    assert feed_day(det, state, 5, {9: 1, 10: 8, 14: 1}) == []
+    assert feed.day(5, {9: 1, 10: 8, 14: 1}) == []
     for day in range(6, 17):
-        assert feed_day(det, state, day) == []
-    alerts = feed_day(det, state, 17, {9: 1, 10: 8, 14: 1})
+        assert feed.day(day) == []
+    alerts = feed.day(17, {9: 1, 10: 8, 14: 1})
     assert len(alerts) == 1  # one condition, one alert, though it alarms for hours
     (alert,) = alerts
     assert alert.kind is AlertKind.SYMPTOM_ABERRATION  # type: ignore[attr-defined]
@@ -131,33 +148,40 @@ def test_silent_until_a_full_baseline_then_alarms_once_on_a_rise() -> None:
 
 
 def test_a_rise_in_traffic_alone_is_not_an_aberration() -> None:
-    det, state = AberrationDetector(), AberrationState()
+    feed = Feed()
     for day in range(12):
-        feed_day(det, state, day)
+        feed.day(day)
     # Day 12: three times the traffic with the same 2% share: nothing abnormal.
     alerts = []
     for hour in range(8, 18):
         base_ms = ((D0 + 12) * 24 + hour) * HOUR_MS
         for i in range(30):
-            sym = F.SYMPTOMATIC if hour in (9, 14) and i < 3 else F.NONE
-            det.observe(state, base_ms + i * 20_000, sym)
-        alerts += det.advance(state, checkpoint_id="CP")
+            feed.add(base_ms + i * 20_000,
+                     F.SYMPTOMATIC if hour in (9, 14) and i < 3 else F.NONE)
+        alerts += feed.advance()
     assert alerts == []
 
 
+def test_evaluation_waits_for_the_grace_period() -> None:
+    feed = Feed()
+    for day in range(12):
+        feed.day(day)
+    last = feed.state.evaluated_hour
+    # Stream time 12:04 on day 12: hour 11 ends at 12:00 but grace is 5 minutes.
+    feed.now_ms = ((D0 + 12) * 24 + 12) * HOUR_MS + 4 * 60_000
+    feed.advance()
+    assert feed.state.evaluated_hour == (D0 + 12) * 24 + 10 != last
+    feed.now_ms += 60_000  # 12:05: hour 11 closes
+    feed.advance()
+    assert feed.state.evaluated_hour == (D0 + 12) * 24 + 11
+
+
 def test_state_round_trips() -> None:
-    det, state = AberrationDetector(), AberrationState()
+    feed = Feed()
     for day in range(11):
-        feed_day(det, state, day)
-    again = AberrationState.decode(state.encode())
-    assert again == state
-
-
-def test_late_declarations_are_reported() -> None:
-    det, state = AberrationDetector(), AberrationState()
-    feed_day(det, state, 0)
-    assert det.observe(state, ((D0 * 24) + 9) * HOUR_MS, F.NONE) is True
-    assert det.observe(state, ((D0 + 1) * 24 + 9) * HOUR_MS, F.NONE) is False
+        feed.day(day)
+    assert AberrationState.decode(feed.state.encode()) == feed.state
+    assert HourlyHistory.decode(feed.history.encode()) == feed.history
 
 
 def test_parameters_are_checked() -> None:
