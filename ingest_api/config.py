@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["ApiSettings"]
@@ -33,6 +33,8 @@ class ApiSettings(BaseSettings):
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
     rate_limit_per_s: float = Field(default=200.0, ge=100, description="per key or token")
     rate_limit_burst: int = Field(default=400, ge=1)
+    exposure_lookback_days: int = Field(default=14, ge=1, le=60)
+    exposure_window_min: int = Field(default=60, ge=1, le=24 * 60)
     worker_heartbeat_required: bool = Field(
         default=True, description="/readyz needs a live stream worker"
     )
@@ -52,6 +54,14 @@ class ApiSettings(BaseSettings):
         if short:
             raise ValueError(f"credentials must be at least 16 characters (items {short})")
         return items
+
+    @model_validator(mode="after")
+    def _lookback_within_retention(self) -> ApiSettings:
+        if self.exposure_lookback_days > self.retention_days:
+            raise ValueError(
+                f"exposure_lookback_days ({self.exposure_lookback_days}) must not exceed "
+                f"retention_days ({self.retention_days}): nothing older is kept")
+        return self
 
     @field_validator("pseudonym_secret")
     @classmethod

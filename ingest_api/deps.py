@@ -6,17 +6,20 @@ import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Query, Request, status
 from redis.asyncio import Redis
 
 from ingest_api.config import ApiSettings
+from ingest_api.exposure import ExposureService
 from ingest_api.ingest import IngestService
 from ingest_api.metrics import ApiMetrics
 from ingest_api.publisher import KafkaPublisher
 from ingest_api.security import CredentialSet, RateLimiter
 from ingest_api.store import CheckpointStore, StatsStore
+from vhc_common.alert_view import AlertView
+from vhc_common.pseudonym import Pseudonymiser
 
-__all__ = ["FrontEnd", "Services", "ServicesDep", "Staff"]
+__all__ = ["FrontEnd", "Services", "ServicesDep", "Staff", "StaffStream"]
 
 
 @dataclass
@@ -32,6 +35,9 @@ class Services:
     staff_tokens: CredentialSet
     limiter: RateLimiter
     registry_synced: asyncio.Event
+    alerts: AlertView
+    exposure: ExposureService
+    pseudonymiser: Pseudonymiser
 
 
 def get_services(request: Request) -> Services:
@@ -63,13 +69,13 @@ def front_end(
     return who
 
 
-def staff(
-    services: ServicesDep,
-    authorization: Annotated[str | None, Header(description="Bearer <staff token>")] = None,
-) -> str:
-    token = None
+def _bearer(authorization: str | None) -> str | None:
     if authorization and authorization[:7].lower() == "bearer ":
-        token = authorization[7:].strip()
+        return authorization[7:].strip()
+    return None
+
+
+def _staff(services: Services, token: str | None) -> str:
     who = services.staff_tokens.check(token)
     if who is None:
         services.metrics.rejected.labels("unauthorized").inc()
@@ -79,5 +85,22 @@ def staff(
     return who
 
 
+def staff(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description="Bearer <staff token>")] = None,
+) -> str:
+    return _staff(services, _bearer(authorization))
+
+
+def staff_stream(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description="Bearer <staff token>")] = None,
+    access_token: Annotated[str | None, Query(description="for EventSource, which cannot "
+                                                           "send headers")] = None,
+) -> str:
+    return _staff(services, _bearer(authorization) or access_token)
+
+
 FrontEnd = Annotated[str, Depends(front_end)]
 Staff = Annotated[str, Depends(staff)]
+StaffStream = Annotated[str, Depends(staff_stream)]

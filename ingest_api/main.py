@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
@@ -27,13 +28,16 @@ from ingest_api.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
+from ingest_api.exposure import ExposureService
 from ingest_api.ingest import IngestService
 from ingest_api.metrics import ApiMetrics
 from ingest_api.publisher import KafkaPublisher
 from ingest_api.registry_sync import read_registry
-from ingest_api.routes import checkpoints, declarations, health, stats
+from ingest_api.routes import alerts as alert_routes
+from ingest_api.routes import cases, checkpoints, declarations, health, outbreak_areas, stats
 from ingest_api.security import CredentialSet, RateLimiter
 from ingest_api.store import CheckpointStore, SeenStore, StatsStore
+from vhc_common.alert_view import AlertView
 from vhc_common.kafka_admin import KafkaUnavailableError, ensure_topics
 from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.topics import CHECKPOINTS, topic_specs
@@ -49,6 +53,8 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
     publisher = KafkaPublisher(settings.kafka_bootstrap, timeout_s=settings.publish_timeout_s)
     checkpoint_store = CheckpointStore(redis)
     registry_synced = asyncio.Event()
+    pseudonymiser = Pseudonymiser(settings.pseudonym_secret.get_secret_value().encode())
+    alerts = AlertView(redis, retention_s=settings.retention_days * 86_400)
     return Services(
         settings=settings,
         metrics=metrics,
@@ -58,7 +64,7 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
             publisher=publisher,
             seen=SeenStore(redis, retention_s=settings.retention_days * 86_400),
             checkpoints=checkpoint_store,
-            pseudonymiser=Pseudonymiser(settings.pseudonym_secret.get_secret_value().encode()),
+            pseudonymiser=pseudonymiser,
             metrics=metrics,
             max_future_skew_s=settings.max_future_skew_s,
             retention_days=settings.retention_days,
@@ -71,6 +77,13 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
         limiter=RateLimiter(rate_per_s=settings.rate_limit_per_s,
                             burst=settings.rate_limit_burst),
         registry_synced=registry_synced,
+        alerts=alerts,
+        exposure=ExposureService(
+            redis=redis, publisher=publisher, alerts=alerts, checkpoints=checkpoint_store,
+            bootstrap=settings.kafka_bootstrap,
+            lookback=timedelta(days=settings.exposure_lookback_days),
+            window=timedelta(minutes=settings.exposure_window_min)),
+        pseudonymiser=pseudonymiser,
     )
 
 
@@ -152,6 +165,7 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
         finally:
             topics.cancel()
             await asyncio.to_thread(services.publisher.close)
+            await asyncio.to_thread(services.exposure.close)
             await services.redis.aclose()
 
     app = FastAPI(
@@ -161,7 +175,8 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
         "statistics. See CONTRACT.md for the behaviour this document does not say.",
         lifespan=lifespan,
     )
-    for router in (declarations.router, checkpoints.router, stats.router, health.router):
+    for router in (declarations.router, checkpoints.router, stats.router, alert_routes.router,
+                   outbreak_areas.router, cases.router, health.router):
         app.include_router(router)
 
     def unavailable(what: str) -> Callable[[Request, Exception], Awaitable[Response]]:

@@ -5,18 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from vhc_common.schemas import CheckpointEvent
+from vhc_common.schemas import (
+    AlertEvent,
+    AlertStatus,
+    AreaCode,
+    CheckpointEvent,
+    PersonIn,
+)
 
 __all__ = [
+    "AlertOut",
+    "AlertPage",
     "BatchIn",
     "BatchItemOut",
     "BatchOut",
+    "CaseIn",
+    "CaseOut",
     "CheckpointOut",
     "CheckpointPage",
     "DeclarationOut",
+    "NoteIn",
+    "OutbreakAreasIn",
+    "OutbreakAreasOut",
     "StatsOut",
+    "StatusChange",
     "WindowStats",
 ]
 
@@ -72,3 +86,57 @@ class StatsOut(BaseModel):
     last_declaration_at: datetime | None
     as_of: datetime = Field(description="the end of every window (now)")
     windows: dict[Literal["5m", "1h", "24h"], WindowStats]
+
+
+class StatusChange(BaseModel):
+    status: AlertStatus
+    note: str | None
+    by: str
+    at: datetime
+
+
+class AlertOut(AlertEvent):
+    """An alert as served: the detection plus its lifecycle."""
+
+    status: AlertStatus
+    history: list[StatusChange] = Field(default_factory=list)
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: str | None
+
+
+class NoteIn(BaseModel):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class OutbreakAreasIn(BaseModel):
+    areas: list[AreaCode] = Field(max_length=5000)
+
+
+class OutbreakAreasOut(BaseModel):
+    areas: list[str]
+    effective_from: datetime | None
+
+
+class CasePersonIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    id_number: str | None = Field(default=None, pattern=r"^(\d{9}|\d{12})$")
+    phone: str | None = None
+
+    def as_person(self) -> PersonIn:
+        return PersonIn(id_number=self.id_number, phone=self.phone)
+
+
+class CaseIn(BaseModel):
+    person: CasePersonIn
+    confirmed_at: AwareDatetime
+
+
+class CaseOut(BaseModel):
+    case_id: str
+    confirmed_at: datetime
+    visits: int = Field(description="check-ins of the case found in the look-back")
+    alerts: list[AlertOut]

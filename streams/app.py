@@ -3,29 +3,59 @@
 ``create_worker`` builds everything inside a function so that settings are read once,
 tests can build their own app, and nothing is module-level mutable state.
 
+Agents
+------
+* ``process-declarations`` (``declarations.v1``, batches): counts (live stats), runs the
+  detectors per checkpoint, advances stream time, sends alerts to ``alerts.v1``, updates
+  the Redis views (stats, exposure visit index, processed offsets).
+* ``process-ticks`` (internal tick topic, co-partitioned): advances stream time from the
+  wall clock while a live partition is idle, and judges the hours that closed.
+* ``store-alerts`` (``alerts.v1``): the alerts' Redis view, idempotent by alert id, so it
+  can be rebuilt from the topic.
+
 Delivery: at-least-once. Table writes go to the changelog before offsets are committed
-(faust flushes the producer first), and counting is idempotent by ``declaration_id``, so
-a replay after a crash or rebalance counts nothing twice.
+(faust flushes the producer first); counting is idempotent by ``declaration_id`` and the
+detectors by input offset, so a replay after a crash or rebalance changes nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from detectors.aberration import AberrationDetector, AberrationParams
+from detectors.cluster import ClusterDetector, ClusterParams
+from detectors.counts import HOUR_MS
 from detectors.flags import FlagPolicy
+from detectors.outbreak import OutbreakAreaChange, OutbreakAreaHistory
+from detectors.volume import VolumeDetector, VolumeParams
+from streams.clock import StreamClock
 from streams.config import WorkerSettings
 from streams.counting import DeclarationCounting, RawRecord
+from streams.detection import CheckpointInfo, Detection, DetectionResult
 from streams.metrics import WorkerMetrics
-from streams.views import write_stats_view
+from streams.mirror import TopicMirror
+from streams.views import write_processed_offsets, write_stats_view, write_visits
 from vhc_common import redis_keys
+from vhc_common.alert_view import AlertView
 from vhc_common.partitioning import copartitioner
-from vhc_common.topics import DEADLETTER, DECLARATIONS
+from vhc_common.schemas import AlertEvent, CheckpointEvent, OutbreakAreasEvent
+from vhc_common.topics import (
+    ALERTS,
+    CHECKPOINTS,
+    DEADLETTER,
+    DECLARATIONS,
+    OUTBREAK_AREAS,
+    topic_specs,
+)
 
 __all__ = ["Worker", "create_worker"]
 
@@ -35,11 +65,42 @@ HEARTBEAT_TTL_FACTOR = 5
 
 
 @dataclass
+class ReadModels:
+    """What the worker mirrors from compacted topics (rebuilt at every start)."""
+
+    registry: dict[str, CheckpointInfo] = field(default_factory=dict)
+    outbreak: OutbreakAreaHistory = field(default_factory=OutbreakAreaHistory)
+
+    def apply_checkpoint(self, key: bytes | None, value: bytes | None, _ts: int) -> None:
+        if value is None:
+            return
+        try:
+            cp = CheckpointEvent.model_validate_json(value)
+        except ValidationError as exc:
+            log.error("bad %s record (key %r): %s", CHECKPOINTS, key, exc)
+            return
+        self.registry[cp.checkpoint_id] = CheckpointInfo(
+            ward_code=cp.ward_code, opening_hours=cp.opening_hours, kind=cp.kind.value)
+
+    def apply_outbreak(self, key: bytes | None, value: bytes | None, _ts: int) -> None:
+        if value is None:
+            return
+        try:
+            change = OutbreakAreasEvent.model_validate_json(value)
+        except ValidationError as exc:
+            log.error("bad %s record (key %r): %s", OUTBREAK_AREAS, key, exc)
+            return
+        self.outbreak = self.outbreak.apply(OutbreakAreaChange(
+            int(change.effective_from.timestamp() * 1000), frozenset(change.areas)))
+
+
+@dataclass
 class Worker:
     app: faust.App
     settings: WorkerSettings
     metrics: WorkerMetrics
     redis: Redis
+    models: ReadModels
 
 
 def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None) -> Worker:
@@ -63,26 +124,76 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         value_serializer="raw",
     )
     redis = Redis.from_url(settings.redis_url)
+    alert_view = AlertView(redis, retention_s=settings.retention_days * 86_400)
+    models = ReadModels()
+    specs = {s.name: s.partitions for s in topic_specs(
+        partitions=settings.partitions, retention_days=settings.retention_days)}
+    mirrors = [TopicMirror(settings.kafka_bootstrap, CHECKPOINTS, specs[CHECKPOINTS],
+                           models.apply_checkpoint),
+               TopicMirror(settings.kafka_bootstrap, OUTBREAK_AREAS, specs[OUTBREAK_AREAS],
+                           models.apply_outbreak)]
 
     declarations = app.topic(DECLARATIONS, key_type=bytes, value_type=bytes,
                              partitions=settings.partitions, internal=False)
     deadletter = app.topic(DEADLETTER, key_type=bytes, value_type=bytes, internal=False)
+    alerts_topic = app.topic(ALERTS, key_type=bytes, value_type=bytes,
+                             partitions=settings.partitions, internal=False)
+    ticks = app.topic(f"{settings.app_id}-ticks-v1", key_type=bytes, value_type=bytes,
+                      partitions=settings.partitions, internal=True)
 
     # Table names carry a version: a change of encoding is a new table, never a silent reuse
-    # of incompatible changelog state.
-    buckets = app.Table("decl-count-buckets-v1", key_type=str, value_type=bytes,
-                        partitions=settings.partitions, use_partitioner=True)
-    recent = app.Table("decl-count-recent-v1", key_type=str, value_type=str,
-                       partitions=settings.partitions, use_partitioner=True)
-    counting = DeclarationCounting(
-        buckets=buckets,
-        recent=recent,
-        policy=FlagPolicy(fever_threshold_c=settings.fever_threshold_c),
-        outbreak_areas=frozenset,  # outbreak areas arrive with the detectors (issue 2/6)
-    )
+    # of incompatible changelog state. use_partitioner + the co-partitioner put every key
+    # on its checkpoint's partition, whatever the batch it is written from.
+    def table(name: str, value_type: type) -> Any:
+        return app.Table(name, key_type=str, value_type=value_type,
+                         partitions=settings.partitions, use_partitioner=True)
 
-    @app.agent(declarations, name="count-declarations")
-    async def count_declarations(stream: Any) -> None:
+    counting = DeclarationCounting(
+        buckets=table("decl-count-buckets-v1", bytes),
+        recent=table("decl-count-recent-v1", str),
+        policy=FlagPolicy(fever_threshold_c=settings.fever_threshold_c),
+        outbreak_areas_at=lambda ms: models.outbreak.areas_at(ms),
+    )
+    detection = Detection(
+        states=table("detector-state-v1", str),
+        policy=FlagPolicy(fever_threshold_c=settings.fever_threshold_c),
+        cluster=ClusterDetector(ClusterParams(min_people=settings.cluster_min_people,
+                                              window_s=settings.cluster_window_s)),
+        aberration=AberrationDetector(AberrationParams(grace_s=settings.grace_s)),
+        volume=VolumeDetector(VolumeParams(grace_s=settings.grace_s)),
+    )
+    clock = StreamClock(table("stream-clock-v1", str), partitions=settings.partitions,
+                        live_lag_ms=settings.live_lag_s * 1000,
+                        tick_lag_ms=settings.tick_lag_s * 1000)
+    grace_ms = settings.grace_s * 1000
+
+    def info(checkpoint_id: str) -> CheckpointInfo:
+        return models.registry.get(checkpoint_id, CheckpointInfo())
+
+    def sweep(partition: int, before_ms: int, after_ms: int, result: DetectionResult,
+              skip: set[str]) -> None:
+        """Judge closed hours for every checkpoint of a partition when an hour closes."""
+        if (after_ms - grace_ms) // HOUR_MS <= (before_ms - grace_ms) // HOUR_MS:
+            return
+        for checkpoint_id in clock.members(partition) - skip:
+            detection.on_time(checkpoint_id, info=info(checkpoint_id), now_ms=after_ms,
+                              result=result)
+
+    async def emit(alerts: list[AlertEvent]) -> None:
+        for alert in alerts:
+            key = (alert.checkpoint_id or alert.ward_code or alert.alert_id).encode()
+            await alerts_topic.send(key=key, value=alert.model_dump_json().encode())
+            metrics.alerts.labels(alert.kind.value).inc()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def run_mirrors() -> None:
+        for mirror in mirrors:
+            app.add_future(mirror.run())
+
+    @app.agent(declarations, name="process-declarations")
+    async def process_declarations(stream: Any) -> None:
+        for mirror in mirrors:
+            await mirror.ready.wait()  # judge nothing before the registry and areas are known
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
             started = time.perf_counter()
             records = [
@@ -90,8 +201,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                           e.message.key, e.message.value)
                 for e in events
             ]
-            result = counting.apply(records)
-            for record, reason in result.dead:
+            counted = counting.apply(records)
+            for record, reason in counted.dead:
                 await deadletter.send(
                     key=record.key,
                     value=record.value,
@@ -103,20 +214,82 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                     },
                 )
                 metrics.dead_letters.labels(record.topic).inc()
+            by_partition: dict[int, dict[str, list[tuple[int, Any]]]] = defaultdict(dict)
+            for record, event in counted.events:
+                by_partition[record.partition].setdefault(event.checkpoint_id, []).append(
+                    (record.offset, event))
+            result = DetectionResult()
+            for partition, per_checkpoint in by_partition.items():
+                batch = [e for pairs in per_checkpoint.values() for _, e in pairs]
+                before, now_ms = clock.observe(
+                    partition, max(int(e.scanned_at.timestamp() * 1000) for e in batch),
+                    max(int(e.received_at.timestamp() * 1000) for e in batch))
+                clock.add_members(partition, set(per_checkpoint))
+                for checkpoint_id, pairs in per_checkpoint.items():
+                    detection.on_declarations(checkpoint_id, pairs, info=info(checkpoint_id),
+                                              outbreak=models.outbreak, now_ms=now_ms,
+                                              result=result)
+                sweep(partition, before, now_ms, result, skip=set(per_checkpoint))
+            await emit(result.alerts)
             now = time.time()
-            await write_stats_view(redis, result, now_ms=int(now * 1000))
-            for outcome, n in result.outcomes.items():
+            await write_stats_view(redis, counted, now_ms=int(now * 1000))
+            await write_visits(redis, [e for _, e in counted.events],
+                               retention_ms=settings.retention_days * 86_400_000)
+            await write_processed_offsets(redis, records)
+            for outcome, n in counted.outcomes.items():
                 metrics.records.labels(DECLARATIONS, outcome).inc(n)
-            for event in result.events:
+            metrics.records.labels(DECLARATIONS, "replayed_detection").inc(result.replayed)
+            metrics.late_after_close.inc(result.late_after_close)
+            for _, event in counted.events:
                 metrics.event_lag.observe(max(0.0, now - event.received_at.timestamp()))
             metrics.batch_size.observe(len(records))
             metrics.batch_seconds.observe(time.perf_counter() - started)
 
+    @app.agent(ticks, name="process-ticks")
+    async def process_ticks(stream: Any) -> None:
+        for mirror in mirrors:
+            await mirror.ready.wait()
+        async for event in stream.events():
+            try:
+                wall_ms = int(json.loads(event.value)["wall_ms"])
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("bad tick %s[%d]@%d: %r", event.message.topic,
+                          event.message.partition, event.message.offset, exc)
+                continue
+            partition = event.message.partition
+            before, after = clock.tick(partition, wall_ms)
+            result = DetectionResult()
+            sweep(partition, before, after, result, skip=set())
+            await emit(result.alerts)
+
+    @app.timer(settings.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
+    async def send_ticks() -> None:
+        value = json.dumps({"wall_ms": int(time.time() * 1000)}).encode()
+        for partition in range(settings.partitions):
+            await ticks.send(value=value, partition=partition)
+
+    @app.agent(alerts_topic, name="store-alerts")
+    async def store_alerts(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                alert = AlertEvent.model_validate_json(event.value)
+            except ValidationError as exc:
+                log.warning("dead-lettering %s[%d]@%d: %s", event.message.topic,
+                            event.message.partition, event.message.offset, exc)
+                await deadletter.send(key=event.message.key, value=event.value, headers={
+                    "vhc-source-topic": event.message.topic.encode(),
+                    "vhc-source-partition": str(event.message.partition).encode(),
+                    "vhc-source-offset": str(event.message.offset).encode(),
+                    "vhc-error": str(exc)[:1000].encode()})
+                metrics.dead_letters.labels(event.message.topic).inc()
+                continue
+            await alert_view.insert(alert)
+
     @app.timer(settings.heartbeat_interval_s)  # type: ignore[untyped-decorator]
     async def heartbeat() -> None:
         # "Consuming" means partitions are assigned and the agent runs; /readyz reads this.
-        if app.consumer.assignment():
+        if app.consumer.assignment() and all(m.ready.is_set() for m in mirrors):
             ttl_ms = int(settings.heartbeat_interval_s * HEARTBEAT_TTL_FACTOR * 1000)
             await redis.set(redis_keys.worker_heartbeat(), settings.app_id, px=ttl_ms)
 
-    return Worker(app=app, settings=settings, metrics=metrics, redis=redis)
+    return Worker(app=app, settings=settings, metrics=metrics, redis=redis, models=models)

@@ -21,6 +21,13 @@ class WorkerSettings(BaseSettings):
     store: str = Field(default="memory://", pattern=r"^(memory|rocksdb)://")
     data_dir: Path = Path(".run/worker")
     fever_threshold_c: float = Field(default=37.5, ge=35, le=42)
+    cluster_min_people: int = Field(default=3, ge=2, le=100)
+    cluster_window_s: int = Field(default=3600, ge=60, le=7 * 86_400)
+    grace_s: int = Field(default=300, ge=0, le=86_400,
+                         description="how long an hour stays open for late declarations")
+    live_lag_s: int = Field(default=600, ge=1, description="received - scanned below this: live")
+    tick_lag_s: int = Field(default=30, ge=0, description="ticks move time to wall clock - this")
+    tick_interval_s: float = Field(default=5.0, gt=0, le=300)
     batch_max: int = Field(default=1000, ge=1, le=100_000)
     batch_within_s: float = Field(default=0.2, gt=0, le=10)
     metrics_host: str = "127.0.0.1"

@@ -66,7 +66,7 @@ class CheckpointRecent:
 class CountingResult:
     """What one batch changed, for the Redis view, the dead-letter topic and metrics."""
 
-    events: list[DeclarationEvent] = field(default_factory=list)
+    events: list[tuple[RawRecord, DeclarationEvent]] = field(default_factory=list)
     buckets: dict[tuple[str, int], HourBucket] = field(default_factory=dict)
     removed: list[tuple[str, int]] = field(default_factory=list)
     newest_ms: dict[str, int] = field(default_factory=dict)
@@ -100,7 +100,7 @@ class DeclarationCounting:
         buckets: MutableMapping[str, bytes],
         recent: MutableMapping[str, str],
         policy: FlagPolicy,
-        outbreak_areas: Callable[[], Collection[str]],
+        outbreak_areas_at: Callable[[int], Collection[str]],
         horizon_ms: int = DEFAULT_HORIZON_MS,
     ) -> None:
         if horizon_ms <= 0:
@@ -108,7 +108,7 @@ class DeclarationCounting:
         self._buckets = buckets
         self._recent = recent
         self._policy = policy
-        self._outbreak_areas = outbreak_areas
+        self._outbreak_areas_at = outbreak_areas_at
         self._horizon_ms = horizon_ms
 
     def apply(self, records: Sequence[RawRecord]) -> CountingResult:
@@ -124,17 +124,15 @@ class DeclarationCounting:
                 result.outcomes["dead_letter"] += 1
                 continue
             by_checkpoint.setdefault(event.checkpoint_id, []).append(event)
-            result.events.append(event)
-        areas = self._outbreak_areas()
+            result.events.append((record, event))
         for checkpoint_id, events in by_checkpoint.items():
-            self._apply_checkpoint(checkpoint_id, events, areas, result)
+            self._apply_checkpoint(checkpoint_id, events, result)
         return result
 
     def _apply_checkpoint(
         self,
         checkpoint_id: str,
         events: list[DeclarationEvent],
-        areas: Collection[str],
         result: CountingResult,
     ) -> None:
         recent = CheckpointRecent.decode(self._recent.get(checkpoint_id))
@@ -156,7 +154,8 @@ class DeclarationCounting:
             item = CountedDeclaration(
                 key=declaration_key(event.declaration_id),
                 scanned_at_ms=scanned_at_ms,
-                flags=flags_of(event, outbreak_areas=areas, policy=self._policy),
+                flags=flags_of(event, outbreak_areas=self._outbreak_areas_at(scanned_at_ms),
+                               policy=self._policy),
             )
             result.outcomes["counted" if bucket.add(item) else "duplicate"] += 1
         for hour, bucket in touched.items():

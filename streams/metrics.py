@@ -23,6 +23,17 @@ class WorkerMetrics:
             ["topic"],
             registry=self.registry,
         )
+        self.alerts = Counter(
+            "vhc_worker_alerts_total",
+            "Alerts emitted to alerts.v1, by kind (a replay may emit an id again).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.late_after_close = Counter(
+            "vhc_worker_late_after_close_total",
+            "Declarations for an hour the baseline detectors had already judged.",
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "vhc_worker_batch_records",
             "Records per processed batch.",

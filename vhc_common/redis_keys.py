@@ -6,8 +6,12 @@ __all__ = [
     "checkpoint",
     "checkpoint_index",
     "declaration_seen",
+    "outbreak_areas",
+    "processed_offsets",
     "stats_bucket",
     "stats_last",
+    "visits_at",
+    "visits_of_person",
     "worker_heartbeat",
 ]
 
@@ -36,6 +40,27 @@ def stats_bucket(checkpoint_id: str, hour: int) -> str:
 def stats_last(checkpoint_id: str) -> str:
     """Newest ``scanned_at`` (epoch ms) seen for a checkpoint."""
     return f"{PREFIX}stats:{checkpoint_id}:last"
+
+
+def visits_of_person(person_key: str) -> str:
+    """Sorted set of ``<checkpoint>|<declaration id>`` by ``scanned_at`` (ms): a person's
+    check-ins, under each of the person's keys."""
+    return f"{PREFIX}visits:person:{person_key}"
+
+
+def visits_at(checkpoint_id: str) -> str:
+    """Sorted set of ``<person key>|<declaration id>`` by ``scanned_at`` (ms)."""
+    return f"{PREFIX}visits:checkpoint:{checkpoint_id}"
+
+
+def processed_offsets() -> str:
+    """Hash: ``declarations.v1`` partition -> next offset the worker has not yet applied."""
+    return f"{PREFIX}worker:offsets"
+
+
+def outbreak_areas() -> str:
+    """The current outbreak-area list (JSON), written after each change."""
+    return f"{PREFIX}outbreak-areas"
 
 
 def worker_heartbeat() -> str:

@@ -37,6 +37,7 @@ __all__ = [
     "AlertKind",
     "AlertStatus",
     "AreaCode",
+    "CaseEvent",
     "CheckpointEvent",
     "CheckpointId",
     "CheckpointIn",
@@ -45,6 +46,7 @@ __all__ = [
     "DeclarationEvent",
     "DeclarationIn",
     "Evidence",
+    "OutbreakAreasEvent",
     "PersonIn",
     "PersonRef",
     "Severity",
@@ -313,3 +315,26 @@ class AlertEvent(_Event):
     window_end: AwareDatetime | None = None
     summary: Summary
     evidence: Evidence
+
+
+class OutbreakAreasEvent(_Event):
+    """The whole outbreak-area list from ``effective_from`` on (``outbreak-areas.v1``,
+    compacted, key: ``effective_from`` in epoch ms, so every change is kept)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    areas: tuple[AreaCode, ...]
+    effective_from: AwareDatetime
+    updated_by: str
+
+
+class CaseEvent(_Event):
+    """A confirmed case reported by staff (``cases.v1``, key: the person key)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    case_id: Annotated[str, StringConstraints(pattern=r"^case-[0-9a-f]{24}$")]
+    person: PersonRef
+    confirmed_at: AwareDatetime
+    reported_at: AwareDatetime
+    lookback_s: int
+    window_s: int
+    reported_by: str

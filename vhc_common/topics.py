@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ALERTS",
+    "CASES",
     "CHECKPOINTS",
     "DEADLETTER",
     "DECLARATIONS",
@@ -19,6 +20,7 @@ CHECKPOINTS = "checkpoints.v1"
 ALERTS = "alerts.v1"
 OUTBREAK_AREAS = "outbreak-areas.v1"
 DEADLETTER = "deadletter.v1"
+CASES = "cases.v1"
 
 DAY_MS = 86_400_000
 
@@ -47,6 +49,7 @@ def topic_specs(*, partitions: int, retention_days: int) -> list[TopicSpec]:
         TopicSpec(DECLARATIONS, partitions, retention),
         TopicSpec(ALERTS, partitions, retention),
         TopicSpec(DEADLETTER, 1, retention),
+        TopicSpec(CASES, 1, retention),
         TopicSpec(CHECKPOINTS, 1, compacted),
         TopicSpec(OUTBREAK_AREAS, 1, compacted),
     ]

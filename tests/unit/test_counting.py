@@ -21,7 +21,8 @@ class Harness:
         self.recent: dict[str, str] = {}
         self.offset = 0
         self.counting = DeclarationCounting(buckets=self.buckets, recent=self.recent,
-                                            policy=FlagPolicy(), outbreak_areas=lambda: areas)
+                                            policy=FlagPolicy(),
+                                            outbreak_areas_at=lambda _ms: areas)
 
     def record(self, event: DeclarationEvent | bytes, key: bytes | None = None) -> RawRecord:
         self.offset += 1
@@ -120,7 +121,7 @@ def test_recent_tracks_the_newest_time() -> None:
 def test_horizon_must_be_positive() -> None:
     with pytest.raises(ValueError, match="got 0"):
         DeclarationCounting(buckets={}, recent={}, policy=FlagPolicy(),
-                            outbreak_areas=frozenset, horizon_ms=0)
+                            outbreak_areas_at=lambda _ms: frozenset(), horizon_ms=0)
 
 
 def test_uuid_forms_are_accepted_as_declaration_ids() -> None:

@@ -1,0 +1,157 @@
+"""Alerts for staff: list, read, acknowledge, resolve, and a live Server-Sent Events stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+from redis.exceptions import RedisError
+
+from ingest_api.deps import ServicesDep, Staff, StaffStream
+from ingest_api.errors import StoreUnavailableError
+from ingest_api.models import AlertOut, AlertPage, NoteIn
+from vhc_common.alert_view import StatusChangeError
+from vhc_common.schemas import AlertKind, AlertStatus, Severity
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+SCAN_BATCH = 200
+SCAN_MAX = 5000
+SSE_BLOCK_MS = 15_000
+
+
+def _matches(alert: dict[str, Any], *, status_: AlertStatus | None, kind: AlertKind | None,
+             severity: Severity | None, checkpoint_id: str | None, ward_code: str | None,
+             since: datetime | None) -> bool:
+    if not alert:
+        return False
+    return ((status_ is None or alert["status"] == status_.value)
+            and (kind is None or alert["kind"] == kind.value)
+            and (severity is None or alert["severity"] == severity.value)
+            and (checkpoint_id is None or alert.get("checkpoint_id") == checkpoint_id)
+            and (ward_code is None or alert.get("ward_code") == ward_code)
+            and (since is None or datetime.fromisoformat(alert["detected_at"]) >= since))
+
+
+@router.get("", response_model=AlertPage)
+async def list_alerts(
+    services: ServicesDep,
+    _: Staff,
+    status_: Annotated[AlertStatus | None, Query(alias="status")] = None,
+    kind: AlertKind | None = None,
+    severity: Severity | None = None,
+    checkpoint_id: str | None = None,
+    ward_code: str | None = None,
+    since: Annotated[datetime | None, Query(description="detected at or after (RFC 3339)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+) -> AlertPage:
+    """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    before = int(cursor) if cursor else None
+    items: list[dict[str, Any]] = []
+    scanned = 0
+    last_seq: int | None = None
+    exhausted = False
+    try:
+        while len(items) < limit and scanned < SCAN_MAX:
+            page = await services.alerts.page(before_seq=before, batch=SCAN_BATCH)
+            if not page:
+                exhausted = True
+                break
+            for seq, alert in page:
+                scanned += 1
+                last_seq = seq
+                if _matches(alert, status_=status_, kind=kind, severity=severity,
+                            checkpoint_id=checkpoint_id, ward_code=ward_code, since=since):
+                    items.append(alert)
+                    if len(items) == limit:
+                        break
+            before = last_seq
+    except RedisError as exc:
+        raise StoreUnavailableError(f"redis: {exc}") from exc
+    next_cursor = None if exhausted or last_seq is None else str(last_seq)
+    return AlertPage(items=[AlertOut.model_validate(a) for a in items], next_cursor=next_cursor)
+
+
+async def _sse(request: Request, services: ServicesDep, start: str) -> AsyncIterator[str]:
+    after = start
+    if after == "$":
+        after = await services.alerts.last_event_id()  # resolve once: no gap between reads
+    yield "retry: 3000\n\n"
+    while not await request.is_disconnected():
+        try:
+            entries = await services.alerts.events(after, block_ms=SSE_BLOCK_MS)
+        except RedisError:
+            yield ": store unavailable, retrying\n\n"
+            await asyncio.sleep(2)
+            continue
+        if not entries:
+            yield ": keep-alive\n\n"
+            continue
+        for entry_id, alert in entries:
+            after = entry_id
+            data = json.dumps(alert, ensure_ascii=False, separators=(",", ":"))
+            yield f"id: {entry_id}\nevent: alert\ndata: {data}\n\n"
+
+
+@router.get("/stream", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def alert_stream(
+    request: Request,
+    services: ServicesDep,
+    _: StaffStream,
+    last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$")] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: ``event: alert`` for every new alert and status change;
+    ``Last-Event-ID`` resumes after that event. Browsers' EventSource may pass the staff
+    token as ``?access_token=``."""
+    return StreamingResponse(_sse(request, services, last_event_id or "$"),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/{alert_id}", response_model=AlertOut)
+async def get_alert(alert_id: str, services: ServicesDep, _: Staff) -> AlertOut:
+    """One alert."""
+    try:
+        found = await services.alerts.get(alert_id)
+    except RedisError as exc:
+        raise StoreUnavailableError(f"redis: {exc}") from exc
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")
+    return AlertOut.model_validate(found)
+
+
+async def _change(alert_id: str, new: AlertStatus, body: NoteIn | None, services: ServicesDep,
+                  who: str) -> AlertOut:
+    try:
+        changed = await services.alerts.set_status(alert_id, new, note=body.note if body else None,
+                                                   by=who)
+    except StatusChangeError as exc:
+        code = (status.HTTP_404_NOT_FOUND if "no alert" in str(exc)
+                else status.HTTP_409_CONFLICT)
+        raise HTTPException(code, str(exc)) from exc
+    except RedisError as exc:
+        raise StoreUnavailableError(f"redis: {exc}") from exc
+    return AlertOut.model_validate(changed)
+
+
+@router.post("/{alert_id}/ack", response_model=AlertOut,
+             responses={404: {}, 409: {"description": "the alert is resolved already"}})
+async def acknowledge(alert_id: str, services: ServicesDep, who: Staff,
+                      body: NoteIn | None = None) -> AlertOut:
+    """Acknowledge: someone is looking into it."""
+    return await _change(alert_id, AlertStatus.ACKNOWLEDGED, body, services, who)
+
+
+@router.post("/{alert_id}/resolve", response_model=AlertOut,
+             responses={404: {}, 409: {"description": "the alert is resolved already"}})
+async def resolve(alert_id: str, services: ServicesDep, who: Staff,
+                  body: NoteIn | None = None) -> AlertOut:
+    """Resolve: handled; final."""
+    return await _change(alert_id, AlertStatus.RESOLVED, body, services, who)

@@ -1,0 +1,130 @@
+"""The alerts' Redis view: written by the worker's sink and the API, read by the API.
+
+Keys (all under ``vhc:``): ``alert:<id>`` the alert as served (the event plus ``status``
+and ``history``), ``alerts:index`` a sorted set of ids scored by arrival sequence (the
+listing order and cursor), ``alerts:seq`` the sequence, and ``alerts:events`` a Redis
+stream of every new alert and every status change (Server-Sent Events read it; its
+entry ids are the SSE ids, so ``Last-Event-ID`` resumes). Alerts expire with the
+retention period, since their evidence links to declarations.
+
+Inserting is idempotent by ``alert_id`` (alert ids are deterministic), so the view can be
+rebuilt by replaying ``alerts.v1``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from vhc_common.schemas import AlertEvent, AlertStatus
+
+__all__ = ["AlertView", "StatusChangeError"]
+
+PREFIX = "vhc:"
+INDEX = PREFIX + "alerts:index"
+SEQ = PREFIX + "alerts:seq"
+EVENTS = PREFIX + "alerts:events"
+EVENTS_MAXLEN = 100_000
+
+
+def _key(alert_id: str) -> str:
+    return f"{PREFIX}alert:{alert_id}"
+
+
+class StatusChangeError(ValueError):
+    """The alert does not exist, or the change is not allowed (resolved is final)."""
+
+
+class AlertView:
+    def __init__(self, redis: Redis, *, retention_s: int) -> None:
+        self._redis = redis
+        self._retention_s = retention_s
+
+    async def insert(self, alert: AlertEvent) -> bool:
+        """Store a new alert (status ``open``); ``False`` if it is stored already."""
+        stored = alert.model_dump(mode="json") | {"status": AlertStatus.OPEN.value,
+                                                  "history": []}
+        text = json.dumps(stored, ensure_ascii=False)
+        if not await self._redis.set(_key(alert.alert_id), text, nx=True,
+                                     ex=self._retention_s):
+            return False
+        seq = await self._redis.incr(SEQ)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(INDEX, {alert.alert_id: seq})
+        pipe.xadd(EVENTS, {"alert": text}, maxlen=EVENTS_MAXLEN, approximate=True)
+        await pipe.execute()
+        return True
+
+    async def get(self, alert_id: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(_key(alert_id))
+        return None if raw is None else dict(json.loads(raw))
+
+    async def set_status(self, alert_id: str, status: AlertStatus, *, note: str | None,
+                         by: str) -> dict[str, Any]:
+        """Acknowledge or resolve; the change and its note are kept in ``history``."""
+        key = _key(alert_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw is None:
+                        raise StatusChangeError(f"no alert {alert_id!r}")
+                    alert = json.loads(raw)
+                    if alert["status"] == AlertStatus.RESOLVED.value:
+                        raise StatusChangeError(f"alert {alert_id!r} is resolved already")
+                    alert["status"] = status.value
+                    alert["history"].append({"status": status.value, "note": note, "by": by,
+                                             "at": datetime.now(UTC).isoformat()})
+                    text = json.dumps(alert, ensure_ascii=False)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(key, text, keepttl=True)
+                    pipe.xadd(EVENTS, {"alert": text}, maxlen=EVENTS_MAXLEN,
+                              approximate=True)
+                    await pipe.execute()
+                    return dict(alert)
+                except WatchError:
+                    continue
+
+    async def page(self, *, before_seq: int | None, batch: int) -> list[tuple[int, dict[str, Any]]]:
+        """Alerts newest first with a sequence below ``before_seq``: ``(seq, alert)``."""
+        top = f"({before_seq}" if before_seq is not None else "+inf"
+        rows = cast(list[tuple[bytes, float]], await self._redis.zrevrangebyscore(
+            INDEX, top, "-inf", start=0, num=batch, withscores=True))
+        if not rows:
+            return []
+        raws = await self._redis.mget([_key(_text(m)) for m, _ in rows])
+        out = []
+        for (member, score), raw in zip(rows, raws, strict=True):
+            if raw is None:  # expired with the retention period
+                await self._redis.zrem(INDEX, member)
+                continue
+            out.append((int(score), dict(json.loads(raw))))
+        if len(rows) == batch and not out:
+            out.append((int(rows[-1][1]), {}))  # all expired: keep paging
+        return out
+
+    async def events(self, after_id: str, *, block_ms: int,
+                     count: int = 100) -> Sequence[tuple[str, dict[str, Any]]]:
+        """Stream entries after ``after_id`` (``$``: only new ones), waiting ``block_ms``."""
+        answer = cast(Any, await self._redis.xread({EVENTS: after_id}, count=count,
+                                                   block=block_ms))
+        out = []
+        for _stream, entries in answer or []:
+            for entry_id, fields in entries:
+                raw = fields.get(b"alert") or fields.get("alert")
+                out.append((_text(entry_id), dict(json.loads(raw))))
+        return out
+
+    async def last_event_id(self) -> str:
+        info = cast(Any, await self._redis.xrevrange(EVENTS, count=1))
+        return _text(info[0][0]) if info else "0-0"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
