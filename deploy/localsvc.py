@@ -227,8 +227,10 @@ class KafkaBroker(ManagedProcess):
         if not cluster_id_file.exists():
             cluster_id_file.write_text(kafka_cluster_id())
         fmt = subprocess.run(
-            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id_file.read_text(),
-             "-c", str(props), "--ignore-formatted"],
+            # "=": a URL-safe base64 id may start with "-" and must not read as an option.
+            [*java, "kafka.tools.StorageTool", "format",
+             f"--cluster-id={cluster_id_file.read_text()}", "-c", str(props),
+             "--ignore-formatted"],
             capture_output=True, text=True, check=False,
         )
         if fmt.returncode != 0:

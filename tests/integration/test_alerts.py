@@ -1,0 +1,227 @@
+"""A scripted scenario on the real broker raises exactly the expected alerts, visible
+through the API and the SSE stream; lifecycle, outbreak areas and exposure work."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Api
+
+pytestmark = pytest.mark.integration
+
+
+def register(api: Api, cid: str, ward: str = "08749") -> None:
+    answer = api.client.post("/v1/checkpoints", headers=api.staff, json={
+        "checkpoint_id": cid, "name": f"Điểm {cid}", "kind": "shop", "ward_code": ward,
+        "address": "Phúc Yên"})
+    assert answer.status_code == 201, answer.text
+
+
+def declaration(cid: str, person: str, minutes_ago: float, **fields: Any) -> dict[str, Any]:
+    return {"declaration_id": str(uuid.uuid4()), "checkpoint_id": cid,
+            "scanned_at": (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(),
+            "person": {"id_number": person}, **fields}
+
+
+class SseReader(threading.Thread):
+    """Collects SSE events (id, event, data) from the alert stream in the background."""
+
+    def __init__(self, api: Api, last_event_id: str | None = None) -> None:
+        super().__init__(daemon=True)
+        self.api = api
+        self.headers = dict(api.staff) | ({"Last-Event-ID": last_event_id}
+                                          if last_event_id else {})
+        self.events: list[dict[str, str]] = []
+        self.connected = threading.Event()
+        self.stop = False
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.api.base_url, timeout=httpx.Timeout(5, read=30)) as c, \
+                c.stream("GET", "/v1/alerts/stream", headers=self.headers) as answer:
+            assert answer.status_code == 200
+            assert answer.headers["content-type"].startswith("text/event-stream")
+            self.connected.set()
+            current: dict[str, str] = {}
+            for line in answer.iter_lines():
+                if self.stop:
+                    return
+                if not line:
+                    if "data" in current:
+                        self.events.append(current)
+                    current = {}
+                elif not line.startswith(":"):
+                    name, _, value = line.partition(": ")
+                    current[name] = value
+
+
+def wait_for(predicate: Any, timeout_s: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def alerts_at(api: Api, *checkpoints: str, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {"limit": 500} | params | ({"cursor": cursor} if cursor else {})
+        page = api.client.get("/v1/alerts", headers=api.staff, params=query).json()
+        items += [a for a in page["items"] if a.get("checkpoint_id") in checkpoints]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def test_scripted_scenario(api: Api) -> None:
+    s1, s2 = "SC-ONE", "SC-TWO"
+    register(api, s1)
+    register(api, s2, ward="08740")
+    put = api.client.put("/v1/outbreak-areas", headers=api.staff, json={"areas": ["79", "79"]})
+    assert put.status_code == 200 and put.json()["areas"] == ["79"]
+    assert api.client.get("/v1/outbreak-areas", headers=api.staff).json()["areas"] == ["79"]
+    time.sleep(5)  # the contract: in force on the stream within 5 seconds
+
+    sse = SseReader(api)
+    sse.start()
+    assert sse.connected.wait(10)
+
+    script = {
+        "contact_f0": declaration(s1, "100000001", 1.0, contact="f0"),
+        # Scanned after the list changed: judged against it (event time). One scanned
+        # before the change is judged against the old, empty list.
+        "travel": declaration(s1, "100000002", 0.0, travel_from=["79", "01"]),
+        "travel_before_change": declaration(s1, "100000005", 0.2, travel_from=["79"]),
+        "travel_elsewhere": declaration(s1, "100000003", 0.0, travel_from=["01"]),
+        "fever": declaration(s2, "200000001", 10.0, temperature_c=38.2),
+        "cough_a": declaration(s2, "200000002", 8.0, symptoms=["cough"]),
+        "cough_b": declaration(s2, "200000003", 6.0, symptoms=["cough", "fatigue"]),
+        "cough_b_again": declaration(s2, "200000003", 5.0, symptoms=["cough"]),
+        "well": declaration(s2, "200000004", 4.0),
+    }
+    answer = api.client.post("/v1/declarations/batch", headers=api.front_end,
+                             json={"declarations": list(script.values())})
+    assert answer.json()["accepted"] == len(script)
+    # A duplicate raises nothing new.
+    again = api.client.post("/v1/declarations", headers=api.front_end, json=script["contact_f0"])
+    assert again.json()["status"] == "duplicate"
+
+    expected = Counter({
+        ("close_contact", s1, "critical"): 1,
+        ("travel_from_outbreak_area", s1, "warning"): 1,
+        ("fever", s2, "warning"): 1,
+        ("symptomatic_declaration", s2, "info"): 3,
+        # fever + cough_a + cough_b are 3 distinct symptomatic people within 60 minutes
+        ("symptom_cluster", s2, "warning"): 1,
+    })
+    n = sum(expected.values())
+    found = wait_for(lambda: (a := alerts_at(api, s1, s2)) and len(a) >= n and a,
+                     what=f"{n} alerts")
+    time.sleep(2)  # nothing else may follow
+    found = alerts_at(api, s1, s2)
+    assert Counter((a["kind"], a["checkpoint_id"], a["severity"]) for a in found) == expected
+
+    by_kind = {a["kind"]: a for a in found}
+    f0 = by_kind["close_contact"]
+    assert f0["evidence"]["flags"] == ["close_contact"]
+    assert f0["evidence"]["declaration_ids"] == [script["contact_f0"]["declaration_id"]]
+    assert f0["ward_code"] == "08749" and f0["status"] == "open"
+    assert f0["summary"]["vi"] and f0["summary"]["en"]
+    assert by_kind["travel_from_outbreak_area"]["evidence"]["declaration_ids"] == [
+        script["travel"]["declaration_id"]]
+    cluster = by_kind["symptom_cluster"]
+    assert cluster["evidence"]["observed"] == 3 and cluster["evidence"]["threshold"] == 3
+    assert set(cluster["evidence"]["declaration_ids"]) >= {
+        script[k]["declaration_id"] for k in ("fever", "cough_a", "cough_b")}
+
+    # Filters and cursor paging.
+    assert [a["kind"] for a in alerts_at(api, s1, s2, kind="fever")] == ["fever"]
+    assert {a["checkpoint_id"] for a in alerts_at(api, s1, s2, ward_code="08740")} == {s2}
+    assert [a["kind"] for a in alerts_at(api, s1, s2, severity="critical")] == ["close_contact"]
+    paged = alerts_at(api, s1, s2, limit=2)
+    assert sorted(a["alert_id"] for a in paged) == sorted(a["alert_id"] for a in found)
+
+    # Lifecycle.
+    aid = f0["alert_id"]
+    acked = api.client.post(f"/v1/alerts/{aid}/ack", headers=api.staff,
+                            json={"note": "Đã liên hệ y tế phường"})
+    assert acked.status_code == 200
+    got = api.client.get(f"/v1/alerts/{aid}", headers=api.staff).json()
+    assert got["status"] == "acknowledged"
+    assert got["history"][0]["note"] == "Đã liên hệ y tế phường"
+    assert api.client.post(f"/v1/alerts/{aid}/resolve", headers=api.staff).status_code == 200
+    assert api.client.get(f"/v1/alerts/{aid}", headers=api.staff).json()["status"] == "resolved"
+    assert api.client.post(f"/v1/alerts/{aid}/ack", headers=api.staff).status_code == 409
+    assert api.client.post("/v1/alerts/nope-000/ack", headers=api.staff).status_code == 404
+    assert [a["alert_id"] for a in alerts_at(api, s1, s2, status="resolved")] == [aid]
+
+    # SSE: every alert arrived as `event: alert` with an id, then the two status changes.
+    ours = lambda events: [e for e in events  # noqa: E731
+                           if f'"checkpoint_id":"{s1}"' in e["data"]
+                           or f'"checkpoint_id":"{s2}"' in e["data"]]
+    streamed = wait_for(lambda: len(ours(sse.events)) >= n + 2 and ours(sse.events),
+                        what="SSE events")
+    assert all(e["event"] == "alert" and e["id"] for e in streamed)
+    assert {httpx.Response(200, content=e["data"]).json()["alert_id"] for e in streamed} == {
+        a["alert_id"] for a in found}
+    sse.stop = True
+
+    # Resume after the third event: everything after it comes again, nothing before.
+    resumed = SseReader(api, last_event_id=streamed[2]["id"])
+    resumed.start()
+    rest = wait_for(lambda: len(ours(resumed.events)) >= len(streamed) - 3
+                    and ours(resumed.events), what="resumed SSE events")
+    assert [e["id"] for e in rest[:len(streamed) - 3]] == [e["id"] for e in streamed[3:]]
+    resumed.stop = True
+
+
+def test_exposure_finds_everyone_around_each_visit(api: Api) -> None:
+    cp, other = "EX-MARKET", "EX-OFFICE"
+    register(api, cp)
+    register(api, other)
+    decls = [
+        declaration(cp, "300000001", 30),  # the future case
+        declaration(cp, "300000002", 50),  # 20 min before: exposed
+        declaration(cp, "300000003", 0),  # 30 min after: exposed
+        declaration(cp, "300000002", 10),  # the same person again: counted once
+        declaration(cp, "300000004", 95),  # 65 min before: not exposed
+        declaration(other, "300000005", 30),  # same time, other place: not exposed
+        declaration(other, "300000001", 200),  # the case's second visit, alone there
+    ]
+    answer = api.client.post("/v1/declarations/batch", headers=api.front_end,
+                             json={"declarations": decls})
+    assert answer.json()["accepted"] == len(decls)
+    # Reported at once: every declaration answered 202 before the call must be covered.
+    case = api.client.post("/v1/cases", headers=api.staff, json={
+        "person": {"id_number": "300000001"}, "confirmed_at": datetime.now(UTC).isoformat()})
+    assert case.status_code == 201, case.text
+    body = case.json()
+    assert body["visits"] == 2
+    by_cp = {a["checkpoint_id"]: a for a in body["alerts"]}
+    assert by_cp[cp]["kind"] == "exposure" and by_cp[cp]["evidence"]["exposed_count"] == 2
+    assert by_cp[cp]["severity"] == "critical"
+    assert by_cp[other]["evidence"]["exposed_count"] == 0
+    keys = by_cp[cp]["evidence"]["person_keys"]
+    assert len(keys) == 2 and all(len(k) == 32 for k in keys)  # pseudonymous keys only
+    assert "300000002" not in case.text and "300000003" not in case.text
+    # Reporting the same case again raises no new alert.
+    again = api.client.post("/v1/cases", headers=api.staff, json={
+        "person": {"id_number": "300000001"}, "confirmed_at": datetime.now(UTC).isoformat()})
+    assert {a["alert_id"] for a in again.json()["alerts"]} == {
+        a["alert_id"] for a in body["alerts"]}
+    assert len(alerts_at(api, cp, other, kind="exposure")) == 2
+    # A person with no check-ins: no visits, no alerts.
+    nobody = api.client.post("/v1/cases", headers=api.staff, json={
+        "person": {"phone": "0987654321"}, "confirmed_at": datetime.now(UTC).isoformat()})
+    assert nobody.status_code == 201 and nobody.json()["visits"] == 0
