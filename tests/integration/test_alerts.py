@@ -145,6 +145,11 @@ def test_scripted_scenario(api: Api) -> None:
     assert set(cluster["evidence"]["declaration_ids"]) >= {
         script[k]["declaration_id"] for k in ("fever", "cough_a", "cough_b")}
 
+    # The live stats count the traveller from the outbreak area (and only that one).
+    stats = api.client.get(f"/v1/checkpoints/{s1}/stats", headers=api.staff).json()
+    assert stats["windows"]["5m"]["travel_from_outbreak"] == 1
+    assert stats["windows"]["5m"]["contact_f0"] == 1
+
     # Filters and cursor paging.
     assert [a["kind"] for a in alerts_at(api, s1, s2, kind="fever")] == ["fever"]
     assert {a["checkpoint_id"] for a in alerts_at(api, s1, s2, ward_code="08740")} == {s2}
