@@ -36,8 +36,10 @@ Time: a period is evaluated once stream time (given by the caller: the watermark
 ``streams.clock``) minus ``grace_s`` has passed its end. Declarations for a period already
 evaluated still count in later baselines; the caller counts them as ``late_after_close``.
 
-One condition, one alert: consecutive alarming evaluations form one episode (one alert,
-id from the checkpoint and the episode's first hour); a quiet evaluation ends it.
+One condition, one alert: an alarm starts an episode (one alert, id from the checkpoint
+and the episode's first hour); it ends after ``quiet_hours_to_close`` (default 24: the EARS
+period is a day) consecutive judged hours without an alarm. Hours no method could judge,
+for want of traffic, neither extend nor end it.
 """
 
 from __future__ import annotations
@@ -109,8 +111,12 @@ class AberrationParams:
     cusum_h: float = 2.26
     min_expected: float = 0.5
     grace_s: int = 300
+    quiet_hours_to_close: int = 24
 
     def __post_init__(self) -> None:
+        if self.quiet_hours_to_close < 1:
+            raise ValueError(
+                f"quiet_hours_to_close must be >= 1, got {self.quiet_hours_to_close}")
         if self.min_sigma <= 0:
             raise ValueError(f"min_sigma must be > 0, got {self.min_sigma}")
         if self.min_expected <= 0:
@@ -128,11 +134,12 @@ class AberrationState:
     cusum: float = 0.0
     c2_history: dict[int, float] = field(default_factory=dict)
     episode_hour: int | None = None
+    quiet_hours: int = 0
 
     def encode(self) -> str:
         return json.dumps({"e": self.evaluated_hour, "s": self.cusum,
                            "c2": {str(k): v for k, v in self.c2_history.items()},
-                           "ep": self.episode_hour})
+                           "ep": self.episode_hour, "q": self.quiet_hours})
 
     @classmethod
     def decode(cls, data: str | None) -> AberrationState:
@@ -141,7 +148,7 @@ class AberrationState:
         raw = json.loads(data)
         return cls(evaluated_hour=raw["e"], cusum=float(raw["s"]),
                    c2_history={int(k): float(v) for k, v in raw["c2"].items()},
-                   episode_hour=raw["ep"])
+                   episode_hour=raw["ep"], quiet_hours=int(raw["q"]))
 
 
 BASELINE_DAYS_C2 = 9
@@ -189,6 +196,7 @@ class AberrationDetector:
         n_t, s_t = history.day_sum(hour)
         stats: dict[str, float] = {}
         alarms: list[str] = []
+        judged = False
         expected: float | None = None
         threshold: float | None = None
         # EARS on trailing-day periods, baselines shifted by whole days.
@@ -198,6 +206,7 @@ class AberrationDetector:
             c1, mean1, sd1 = _z(s_t, rescaled[:7], p.min_sigma)
             c2, _, _ = _z(s_t, rescaled[2:9], p.min_sigma)
             state.c2_history[hour] = c2
+            judged = True
             stats |= {"c1": round(c1, 4), "c2": round(c2, 4)}
             expected, threshold = mean1, mean1 + p.c1_threshold * sd1
             if c1 > p.c1_threshold:
@@ -218,13 +227,18 @@ class AberrationDetector:
             m = max(sum(s for _, s in week) / week_total * bucket[0], p.min_expected)
             state.cusum, alarm = cusum_step(state.cusum, bucket[1], m, k=p.cusum_k,
                                             h=p.cusum_h)
+            judged = True
             stats |= {"cusum_s": round(state.cusum, 4), "cusum_m": round(m, 4),
                       "hour_observed": float(bucket[1])}
             if alarm:
                 alarms.append("CUSUM")
         if not alarms:
-            state.episode_hour = None
+            if judged and state.episode_hour is not None:
+                state.quiet_hours += 1
+                if state.quiet_hours >= p.quiet_hours_to_close:
+                    state.episode_hour = None
             return None
+        state.quiet_hours = 0
         if state.episode_hour is not None:
             return None  # the same condition is alerted already
         state.episode_hour = hour

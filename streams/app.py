@@ -33,7 +33,6 @@ from redis.asyncio import Redis
 
 from detectors.aberration import AberrationDetector, AberrationParams
 from detectors.cluster import ClusterDetector, ClusterParams
-from detectors.counts import HOUR_MS
 from detectors.flags import FlagPolicy
 from detectors.outbreak import OutbreakAreaChange, OutbreakAreaHistory
 from detectors.volume import VolumeDetector, VolumeParams
@@ -161,23 +160,14 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                                               window_s=settings.cluster_window_s)),
         aberration=AberrationDetector(AberrationParams(grace_s=settings.grace_s)),
         volume=VolumeDetector(VolumeParams(grace_s=settings.grace_s)),
+        grace_s=settings.grace_s,
     )
     clock = StreamClock(table("stream-clock-v1", str), partitions=settings.partitions,
                         live_lag_ms=settings.live_lag_s * 1000,
                         tick_lag_ms=settings.tick_lag_s * 1000)
-    grace_ms = settings.grace_s * 1000
 
     def info(checkpoint_id: str) -> CheckpointInfo:
         return models.registry.get(checkpoint_id, CheckpointInfo())
-
-    def sweep(partition: int, before_ms: int, after_ms: int, result: DetectionResult,
-              skip: set[str]) -> None:
-        """Judge closed hours for every checkpoint of a partition when an hour closes."""
-        if (after_ms - grace_ms) // HOUR_MS <= (before_ms - grace_ms) // HOUR_MS:
-            return
-        for checkpoint_id in clock.members(partition) - skip:
-            detection.on_time(checkpoint_id, info=info(checkpoint_id), now_ms=after_ms,
-                              result=result)
 
     async def emit(alerts: list[AlertEvent]) -> None:
         for alert in alerts:
@@ -214,22 +204,18 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                     },
                 )
                 metrics.dead_letters.labels(record.topic).inc()
-            by_partition: dict[int, dict[str, list[tuple[int, Any]]]] = defaultdict(dict)
+            by_partition: dict[int, list[tuple[int, Any]]] = defaultdict(list)
             for record, event in counted.events:
-                by_partition[record.partition].setdefault(event.checkpoint_id, []).append(
-                    (record.offset, event))
+                by_partition[record.partition].append((record.offset, event))
             result = DetectionResult()
-            for partition, per_checkpoint in by_partition.items():
-                batch = [e for pairs in per_checkpoint.values() for _, e in pairs]
-                before, now_ms = clock.observe(
-                    partition, max(int(e.scanned_at.timestamp() * 1000) for e in batch),
-                    max(int(e.received_at.timestamp() * 1000) for e in batch))
-                clock.add_members(partition, set(per_checkpoint))
-                for checkpoint_id, pairs in per_checkpoint.items():
-                    detection.on_declarations(checkpoint_id, pairs, info=info(checkpoint_id),
-                                              outbreak=models.outbreak, now_ms=now_ms,
-                                              result=result)
-                sweep(partition, before, now_ms, result, skip=set(per_checkpoint))
+            for partition, pairs in by_partition.items():
+                before, _ = clock.observe(
+                    partition, max(int(e.scanned_at.timestamp() * 1000) for _, e in pairs),
+                    max(int(e.received_at.timestamp() * 1000) for _, e in pairs))
+                clock.add_members(partition, {e.checkpoint_id for _, e in pairs})
+                detection.on_partition(pairs, members=clock.members(partition), info=info,
+                                       outbreak=models.outbreak, stream_time_ms=before,
+                                       result=result)
             await emit(result.alerts)
             now = time.time()
             await write_stats_view(redis, counted, now_ms=int(now * 1000))
@@ -259,7 +245,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             partition = event.message.partition
             before, after = clock.tick(partition, wall_ms)
             result = DetectionResult()
-            sweep(partition, before, after, result, skip=set())
+            detection.on_time(members=clock.members(partition), info=info, before_ms=before,
+                              after_ms=after, result=result)
             await emit(result.alerts)
 
     @app.timer(settings.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]

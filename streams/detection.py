@@ -10,7 +10,7 @@ partition, in offset order (co-partitioning), so one offset per checkpoint suffi
 from __future__ import annotations
 
 import json
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 from detectors.aberration import KEEP_HOURS, AberrationDetector, AberrationState
@@ -68,6 +68,10 @@ class DetectionResult:
 
 
 class Detection:
+    """Applies a partition's declarations in offset order, judging closed hours whenever
+    stream time crosses an hour boundary (see ``streams.clock``), exactly as if each
+    declaration had come alone: a big replay batch and small live batches agree."""
+
     def __init__(
         self,
         *,
@@ -76,69 +80,93 @@ class Detection:
         cluster: ClusterDetector,
         aberration: AberrationDetector,
         volume: VolumeDetector,
+        grace_s: int,
     ) -> None:
         self._states = states
         self._policy = policy
         self._cluster = cluster
         self._aberration = aberration
         self._volume = volume
+        self._grace_ms = grace_s * 1000
 
-    def on_declarations(
+    def crosses_hour(self, before_ms: int, after_ms: int) -> bool:
+        return (after_ms - self._grace_ms) // HOUR_MS > (before_ms - self._grace_ms) // HOUR_MS
+
+    def on_partition(
         self,
-        checkpoint_id: str,
         events: Sequence[tuple[int, DeclarationEvent]],
         *,
-        info: CheckpointInfo,
+        members: set[str],
+        info: Callable[[str], CheckpointInfo],
         outbreak: OutbreakAreaHistory,
-        now_ms: int,
+        stream_time_ms: int,
         result: DetectionResult,
-    ) -> None:
-        """Apply ``(offset, declaration)`` pairs of one checkpoint, then advance time."""
-        state = CheckpointState.decode(self._states.get(checkpoint_id))
+    ) -> int:
+        """Apply ``(offset, declaration)`` pairs of one partition in offset order; returns
+        the stream time after them."""
+        cache: dict[str, CheckpointState] = {}
+        now_ms = stream_time_ms
         for offset, event in events:
-            if offset <= state.offset:
-                result.replayed += 1
-                continue
-            state.offset = offset
-            result.applied += 1
             at_ms = int(event.scanned_at.timestamp() * 1000)
-            areas = outbreak.areas_at(at_ms)
-            flags = flags_of(event, outbreak_areas=areas, policy=self._policy)
-            alert = declaration_alert(event, flags, outbreak_areas=areas,
-                                      ward_code=info.ward_code)
-            if alert is not None:
-                result.alerts.append(alert)
-            hour = state.history.observe(at_ms, flags)
-            if state.aberration.evaluated_hour is not None and (
-                    hour <= state.aberration.evaluated_hour):
-                result.late_after_close += 1
-            state.cluster, cluster_alerts = self._cluster.update(
-                state.cluster, event, flags, ward_code=info.ward_code)
-            result.alerts += cluster_alerts
-        result.alerts += self._advance(checkpoint_id, state, info, now_ms)
-        self._states[checkpoint_id] = state.encode()
+            if at_ms > now_ms:
+                if self.crosses_hour(now_ms, at_ms):
+                    self._sweep(members | set(cache), at_ms, info, cache, result)
+                now_ms = at_ms
+            cid = event.checkpoint_id
+            state = cache.get(cid)
+            if state is None:
+                state = cache[cid] = CheckpointState.decode(self._states.get(cid))
+            self._apply(state, offset, event, at_ms, info(cid), outbreak, result)
+        for cid, state in cache.items():
+            self._states[cid] = state.encode()
+        return now_ms
 
-    def on_time(self, checkpoint_id: str, *, info: CheckpointInfo, now_ms: int,
-                result: DetectionResult) -> None:
-        """Stream time moved on without declarations here: judge the closed hours."""
-        raw = self._states.get(checkpoint_id)
-        if raw is None:
+    def on_time(self, *, members: set[str], info: Callable[[str], CheckpointInfo],
+                before_ms: int, after_ms: int, result: DetectionResult) -> None:
+        """Stream time moved on without declarations (a tick): judge the closed hours."""
+        if not self.crosses_hour(before_ms, after_ms):
             return
-        state = CheckpointState.decode(raw)
-        before = (state.aberration.evaluated_hour, state.volume.evaluated_hour)
-        alerts = self._advance(checkpoint_id, state, info, now_ms)
-        result.alerts += alerts
-        if alerts or before != (state.aberration.evaluated_hour, state.volume.evaluated_hour):
-            self._states[checkpoint_id] = state.encode()
+        cache: dict[str, CheckpointState] = {}
+        self._sweep(members, after_ms, info, cache, result)
+        for cid, state in cache.items():
+            self._states[cid] = state.encode()
 
-    def _advance(self, checkpoint_id: str, state: CheckpointState, info: CheckpointInfo,
-                 now_ms: int) -> list[AlertEvent]:
-        alerts = self._aberration.advance(state.aberration, state.history, now_ms=now_ms,
-                                          checkpoint_id=checkpoint_id,
-                                          ward_code=info.ward_code)
-        alerts += self._volume.advance(state.volume, state.history, now_ms=now_ms,
-                                       checkpoint_id=checkpoint_id,
-                                       opening_hours=info.opening_hours,
-                                       ward_code=info.ward_code)
-        state.history.prune(now_ms // HOUR_MS - KEEP_HOURS - 2)
-        return alerts
+    def _apply(self, state: CheckpointState, offset: int, event: DeclarationEvent,
+               at_ms: int, info: CheckpointInfo, outbreak: OutbreakAreaHistory,
+               result: DetectionResult) -> None:
+        if offset <= state.offset:
+            result.replayed += 1
+            return
+        state.offset = offset
+        result.applied += 1
+        areas = outbreak.areas_at(at_ms)
+        flags = flags_of(event, outbreak_areas=areas, policy=self._policy)
+        alert = declaration_alert(event, flags, outbreak_areas=areas, ward_code=info.ward_code)
+        if alert is not None:
+            result.alerts.append(alert)
+        hour = state.history.observe(at_ms, flags)
+        if state.aberration.evaluated_hour is not None and (
+                hour <= state.aberration.evaluated_hour):
+            result.late_after_close += 1
+        state.cluster, cluster_alerts = self._cluster.update(
+            state.cluster, event, flags, ward_code=info.ward_code)
+        result.alerts += cluster_alerts
+
+    def _sweep(self, checkpoint_ids: set[str], now_ms: int,
+               info: Callable[[str], CheckpointInfo], cache: dict[str, CheckpointState],
+               result: DetectionResult) -> None:
+        for cid in sorted(checkpoint_ids):  # sorted: the same order in every run
+            state = cache.get(cid)
+            if state is None:
+                raw = self._states.get(cid)
+                if raw is None:
+                    continue
+                state = cache[cid] = CheckpointState.decode(raw)
+            details = info(cid)
+            result.alerts += self._aberration.advance(
+                state.aberration, state.history, now_ms=now_ms, checkpoint_id=cid,
+                ward_code=details.ward_code)
+            result.alerts += self._volume.advance(
+                state.volume, state.history, now_ms=now_ms, checkpoint_id=cid,
+                opening_hours=details.opening_hours, ward_code=details.ward_code)
+            state.history.prune(now_ms // HOUR_MS - KEEP_HOURS - 2)

@@ -64,6 +64,7 @@ def service_env(kafka: KafkaBroker, redis_server: RedisServer, run_dir: Path,
         "VHC_METRICS_PORT": "0",
         "VHC_SESSION_TIMEOUT_S": "6",
         "VHC_HEARTBEAT_INTERVAL_S": "0.5",
+        "VHC_TICK_INTERVAL_S": "1",
         **extra,
     }
 

@@ -187,3 +187,22 @@ def test_state_round_trips() -> None:
 def test_parameters_are_checked() -> None:
     with pytest.raises(ValueError, match="min_sigma"):
         AberrationParams(min_sigma=0)
+
+
+def test_a_new_rise_after_a_quiet_day_is_a_new_alert() -> None:
+    feed = Feed()
+    for day in range(17):
+        feed.day(day)
+    first = feed.day(17, {9: 1, 10: 8, 14: 1})
+    # C3 keeps alarming while C2 of the spike day is within t-2..t (two more days).
+    later = [a for day in range(18, 24) for a in feed.day(day)]
+    second = feed.day(24, {9: 1, 10: 8, 14: 1})
+    assert len(first) == 1 and later == [] and len(second) == 1
+    assert first[0].alert_id != second[0].alert_id  # type: ignore[attr-defined]
+
+
+def test_unjudged_hours_neither_extend_nor_end_an_episode() -> None:
+    state = AberrationState(episode_hour=100, quiet_hours=23)
+    history = HourlyHistory(hours={}, first_hour=90)  # no traffic: nothing can be judged
+    AberrationDetector().advance(state, history, now_ms=200 * HOUR_MS, checkpoint_id="CP")
+    assert (state.episode_hour, state.quiet_hours) == (100, 23)
