@@ -42,7 +42,7 @@ from streams.counting import DeclarationCounting, RawRecord
 from streams.detection import CheckpointInfo, Detection, DetectionResult
 from streams.metrics import WorkerMetrics
 from streams.mirror import TopicMirror
-from streams.views import write_processed_offsets, write_stats_view, write_visits
+from streams.views import write_views
 from vhc_common import redis_keys
 from vhc_common.alert_view import AlertView
 from vhc_common.partitioning import copartitioner
@@ -119,6 +119,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         table_cleanup_interval=60.0,
         web_enabled=False,
+        broker_max_poll_records=settings.batch_max,
+        stream_buffer_maxsize=max(4096, settings.batch_max * 4),
         key_serializer="raw",
         value_serializer="raw",
     )
@@ -170,9 +172,11 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         return models.registry.get(checkpoint_id, CheckpointInfo())
 
     async def emit(alerts: list[AlertEvent]) -> None:
+        # Buffered, not awaited one by one: faust flushes the producer before it commits
+        # the input offsets, so an alert is durable before its cause counts as processed.
         for alert in alerts:
             key = (alert.checkpoint_id or alert.ward_code or alert.alert_id).encode()
-            await alerts_topic.send(key=key, value=alert.model_dump_json().encode())
+            alerts_topic.send_soon(key=key, value=alert.model_dump_json().encode())
             metrics.alerts.labels(alert.kind.value).inc()
 
     @app.task  # type: ignore[untyped-decorator]
@@ -218,10 +222,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                                        result=result)
             await emit(result.alerts)
             now = time.time()
-            await write_stats_view(redis, counted, now_ms=int(now * 1000))
-            await write_visits(redis, [e for _, e in counted.events],
-                               retention_ms=settings.retention_days * 86_400_000)
-            await write_processed_offsets(redis, records)
+            await write_views(redis, counted, records, now_ms=int(now * 1000),
+                              retention_ms=settings.retention_days * 86_400_000)
             for outcome, n in counted.outcomes.items():
                 metrics.records.labels(DECLARATIONS, outcome).inc(n)
             metrics.records.labels(DECLARATIONS, "replayed_detection").inc(result.replayed)

@@ -28,8 +28,8 @@ class WorkerSettings(BaseSettings):
     live_lag_s: int = Field(default=600, ge=1, description="received - scanned below this: live")
     tick_lag_s: int = Field(default=30, ge=0, description="ticks move time to wall clock - this")
     tick_interval_s: float = Field(default=5.0, gt=0, le=300)
-    batch_max: int = Field(default=1000, ge=1, le=100_000)
-    batch_within_s: float = Field(default=0.2, gt=0, le=10)
+    batch_max: int = Field(default=5000, ge=1, le=100_000)
+    batch_within_s: float = Field(default=0.25, gt=0, le=10)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65535, description="0: no metrics server")
     session_timeout_s: float = Field(

@@ -10,22 +10,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from detectors.counts import HOUR_MS
 from streams.counting import CountingResult, RawRecord
 from vhc_common import redis_keys
 from vhc_common.schemas import DeclarationEvent
 
-__all__ = ["VIEW_KEEP_MS", "write_processed_offsets", "write_stats_view", "write_visits"]
+__all__ = ["VIEW_KEEP_MS", "processed_offsets", "stats_view", "visits", "write_views"]
 
 # The longest window (24 h) plus an hour of margin for clock skew between processes.
 VIEW_KEEP_MS = 25 * HOUR_MS
 
 
-async def write_stats_view(redis: Redis, result: CountingResult, *, now_ms: int) -> None:
-    if not result.buckets and not result.removed:
-        return
+async def write_views(redis: Redis, result: CountingResult, records: Sequence[RawRecord], *,
+                      now_ms: int, retention_ms: int) -> None:
+    """Every Redis view a batch changes, in one round trip; the processed offsets last."""
     pipe = redis.pipeline(transaction=False)
+    stats_view(pipe, result, now_ms=now_ms)
+    visits(pipe, [e for _, e in result.events], retention_ms=retention_ms)
+    processed_offsets(pipe, records)
+    await pipe.execute()
+
+
+def stats_view(pipe: Pipeline, result: CountingResult, *, now_ms: int) -> None:
     for (checkpoint_id, hour), bucket in result.buckets.items():
         key = redis_keys.stats_bucket(checkpoint_id, hour)
         expire_at_ms = (hour + 1) * HOUR_MS + VIEW_KEEP_MS
@@ -38,48 +46,44 @@ async def write_stats_view(redis: Redis, result: CountingResult, *, now_ms: int)
     for checkpoint_id, newest_ms in result.newest_ms.items():
         # Only ever raised, so concurrent or replayed writers cannot move it back.
         pipe.eval(_SET_MAX, 1, redis_keys.stats_last(checkpoint_id), newest_ms)
-    await pipe.execute()
 
 
-async def write_visits(redis: Redis, events: Sequence[DeclarationEvent], *,
-                       retention_ms: int) -> None:
+def visits(pipe: Pipeline, events: Sequence[DeclarationEvent], *, retention_ms: int) -> None:
     """The exposure index: check-ins by person key and by checkpoint, kept for retention.
 
-    Pseudonymous keys only; idempotent (sorted-set members are per declaration).
+    Pseudonymous keys only; idempotent (sorted-set members are per declaration). Every key
+    gets the retention as TTL on each write; entries older than the retention are trimmed
+    on a sixteenth of the writes to a person's key (chosen by declaration id, so a replay
+    trims alike) and on every write to a checkpoint's key.
     """
-    if not events:
-        return
-    pipe = redis.pipeline(transaction=False)
     touched: set[str] = set()
     newest = 0
     for e in events:
         at_ms = int(e.scanned_at.timestamp() * 1000)
         newest = max(newest, at_ms)
         did = str(e.declaration_id)
+        trim = e.declaration_id.int % 16 == 0
         for person_key in {e.person.key, e.person.id_key, e.person.phone_key} - {None}:
             key = redis_keys.visits_of_person(str(person_key))
             pipe.zadd(key, {f"{e.checkpoint_id}|{did}": at_ms})
-            touched.add(key)
-        key = redis_keys.visits_at(e.checkpoint_id)
-        pipe.zadd(key, {f"{e.person.key}|{did}": at_ms})
-        touched.add(key)
+            pipe.pexpire(key, retention_ms)
+            if trim:
+                pipe.zremrangebyscore(key, "-inf", f"({at_ms - retention_ms}")
+        touched.add(redis_keys.visits_at(e.checkpoint_id))
+        pipe.zadd(redis_keys.visits_at(e.checkpoint_id), {f"{e.person.key}|{did}": at_ms})
     for key in touched:
         pipe.zremrangebyscore(key, "-inf", f"({newest - retention_ms}")
         pipe.pexpire(key, retention_ms)
-    await pipe.execute()
 
 
-async def write_processed_offsets(redis: Redis, records: Sequence[RawRecord]) -> None:
-    """After a batch's views are written: the next offset per partition (only raised)."""
+def processed_offsets(pipe: Pipeline, records: Sequence[RawRecord]) -> None:
+    """After a batch's views: the next offset per partition (only raised). A pipeline runs
+    in order, so readers of the offsets see the views of those records."""
     nxt: dict[int, int] = {}
     for r in records:
         nxt[r.partition] = max(nxt.get(r.partition, 0), r.offset + 1)
-    if not nxt:
-        return
-    pipe = redis.pipeline(transaction=False)
     for partition, offset in nxt.items():
         pipe.eval(_HSET_MAX, 1, redis_keys.processed_offsets(), partition, offset)
-    await pipe.execute()
 
 
 _HSET_MAX = """

@@ -1,0 +1,184 @@
+"""Worker throughput with every detector on, against a bare consumer loop (same topic, same run).
+
+    .venv/bin/python -m benchmarks.worker_throughput [--records 100000] [--checkpoints 200]
+
+Starts its own Kafka broker and Redis on free ports, fills ``declarations.v1`` with
+realistic declarations (two days of event time over many checkpoints, a few percent
+symptomatic), then measures:
+
+1. **baseline**: a bare aiokafka consumer that reads the topic and ``json.loads`` each value;
+2. **faust floor**: a faust agent that takes the same batches and does nothing with them
+   (the ceiling of any faust-based worker on this machine);
+3. **worker**: the real stream worker process (``streams.main``: counting, per-declaration
+   alerts, clusters, EARS/CUSUM, volume, exposure index, Redis views), from its first
+   processed batch until every record is processed (read from the offsets it records).
+
+Prints records per second for both and the ratio. Numbers, not assertions: it is not
+part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, free_port, log_tail
+from vhc_common import redis_keys
+from vhc_common.kafka_admin import ensure_topics
+from vhc_common.topics import DECLARATIONS, topic_specs
+
+PARTITIONS = 4
+
+
+def make_records(n: int, checkpoints: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(days=2)
+    step = timedelta(days=2) / n
+    out = []
+    for i in range(n):
+        cp = f"BENCH-{rng.randrange(checkpoints):04d}"
+        at = start + step * i
+        symptoms = ["cough"] if rng.random() < 0.04 else []
+        event = {
+            "schema_version": 1,
+            "declaration_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "checkpoint_id": cp,
+            "scanned_at": at.isoformat(),
+            "received_at": at.isoformat(),
+            "person": {"key": f"{rng.getrandbits(128):032x}"},
+            "temperature_c": round(rng.gauss(36.6, 0.4), 1),
+            "symptoms": symptoms,
+            "contact": "f1" if rng.random() < 0.005 else "none",
+            "travel_from": [],
+        }
+        out.append((cp.encode(), json.dumps(event).encode()))
+    return out
+
+
+async def produce(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10,
+                                max_batch_size=131072, acks="all")
+    await producer.start()
+    try:
+        futures = [await producer.send(DECLARATIONS, key=k, value=v) for k, v in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def bare_loop(bootstrap: str, n: int) -> float:
+    """Records per second of a bare consumer that only decodes JSON."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(DECLARATIONS, p) for p in range(PARTITIONS)])
+        await consumer.seek_to_beginning()
+        seen = 0
+        started = time.perf_counter()
+        while seen < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batches.values():
+                for record in records:
+                    json.loads(record.value)
+                    seen += 1
+        return n / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def faust_floor(env: dict[str, str], n: int) -> float:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.faust_floor"],
+                          env={**env, "BENCH_RECORDS": str(n)}, capture_output=True, text=True,
+                          timeout=900, check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("FLOOR "):
+            return float(line.split()[1])
+    raise RuntimeError(f"the faust floor run failed:\n{proc.stdout}\n{proc.stderr[-2000:]}")
+
+
+def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path) -> float:
+    """Records per second of the real worker, first processed batch to the last record."""
+    store = redis.Redis.from_url(redis_url)
+    worker = ManagedProcess.spawn_module("worker", "streams.main", env, log_path)
+    first: float | None = None
+    try:
+        deadline = time.monotonic() + 900
+        last_report = 0.0
+        while time.monotonic() < deadline:
+            if not worker.alive():
+                raise RuntimeError(f"worker exited:\n{log_tail(log_path)}")
+            done = sum(int(v) for v in store.hvals(redis_keys.processed_offsets()))
+            now = time.perf_counter()
+            if done and first is None:
+                first = now
+                first_done = done
+            if done >= n:
+                assert first is not None
+                return (n - first_done) / (now - first) if now > first else float("nan")
+            if now - last_report > 5:
+                print(f"  worker: {done}/{n} records processed", file=sys.stderr, flush=True)
+                last_report = now
+            time.sleep(0.05)
+        raise RuntimeError("the worker did not finish within 15 minutes")
+    finally:
+        worker.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--checkpoints", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vhc-bench-") as tmp:
+        root = Path(tmp)
+        kafka = KafkaBroker(name="kafka", log_path=root / "kafka.log", port=free_port(),
+                            controller_port=free_port(), data_dir=root / "kafka")
+        cache = RedisServer(name="redis", log_path=root / "redis.log", port=free_port(),
+                            data_dir=root / "redis")
+        kafka.start()
+        cache.start()
+        try:
+            ensure_topics(kafka.bootstrap, topic_specs(partitions=PARTITIONS, retention_days=21))
+            print(f"producing {args.records} declarations over {args.checkpoints} checkpoints",
+                  file=sys.stderr, flush=True)
+            records = make_records(args.records, args.checkpoints)
+            asyncio.run(produce(kafka.bootstrap, records))
+            bare = asyncio.run(bare_loop(kafka.bootstrap, args.records))
+            print(f"  baseline done: {bare:,.0f} records/s", file=sys.stderr, flush=True)
+            env = {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap,
+                   "VHC_REDIS_URL": cache.url, "VHC_PARTITIONS": str(PARTITIONS),
+                   "VHC_DATA_DIR": str(root / "worker"), "VHC_METRICS_PORT": "0",
+                   "VHC_LOG_LEVEL": "warning"}
+            floor = faust_floor(env, args.records)
+            print(f"  faust floor done: {floor:,.0f} records/s", file=sys.stderr, flush=True)
+            worker = worker_rate(env, cache.url, args.records, root / "worker.log")
+        finally:
+            cache.stop()
+            kafka.stop()
+    print(f"records: {args.records}, checkpoints: {args.checkpoints}, partitions: {PARTITIONS}")
+    print(f"bare aiokafka loop (json.loads only): {bare:>10,.0f} records/s")
+    print(f"faust agent, take_events, no work:    {floor:>10,.0f} records/s"
+          f"   ({floor / bare:.1%} of bare)")
+    print(f"vhc-worker, every detector on:       {worker:>10,.0f} records/s"
+          f"   ({worker / floor:.1%} of the faust floor)")
+    print(f"ratio worker / bare:                  {worker / bare:>10.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
