@@ -171,8 +171,15 @@ class AberrationDetector:
         return (now_ms - self.params.grace_s * 1000) // HOUR_MS - 1
 
     def advance(self, state: AberrationState, history: HourlyHistory, *, now_ms: int,
-                checkpoint_id: str, ward_code: str | None = None) -> list[AlertEvent]:
-        """Evaluate every hour that stream time ``now_ms`` has closed since the last call."""
+                checkpoint_id: str | None, ward_code: str | None = None,
+                place: str | None = None) -> list[AlertEvent]:
+        """Evaluate every hour that stream time ``now_ms`` has closed since the last call.
+
+        The series is a checkpoint's (``checkpoint_id``) or a ward's (``checkpoint_id``
+        ``None``, ``ward_code`` set); ``place`` names it in the summary.
+        """
+        if checkpoint_id is None and ward_code is None:
+            raise ValueError("a checkpoint_id or a ward_code is needed")
         if history.first_hour is None:
             return []
         closed_through = self.closed_through(now_ms)
@@ -180,7 +187,8 @@ class AberrationDetector:
                  else state.evaluated_hour + 1)
         alerts = []
         for hour in range(max(start, closed_through - KEEP_HOURS), closed_through + 1):
-            alert = self._evaluate(state, history, hour, now_ms, checkpoint_id, ward_code)
+            alert = self._evaluate(state, history, hour, now_ms, checkpoint_id, ward_code,
+                                   place or checkpoint_id or f"phường/xã {ward_code}")
             if alert is not None:
                 alerts.append(alert)
             state.evaluated_hour = hour
@@ -189,7 +197,8 @@ class AberrationDetector:
         return alerts
 
     def _evaluate(self, state: AberrationState, history: HourlyHistory, hour: int,
-                  now_ms: int, checkpoint_id: str, ward_code: str | None) -> AlertEvent | None:
+                  now_ms: int, checkpoint_id: str | None, ward_code: str | None,
+                  place: str) -> AlertEvent | None:
         p = self.params
         assert history.first_hour is not None
         age_h = hour - history.first_hour + 1
@@ -247,12 +256,12 @@ class AberrationDetector:
         exp_txt = f"{expected:.2f}" if expected is not None else "?"
         return make_alert(
             kind=AlertKind.SYMPTOM_ABERRATION,
-            condition=(checkpoint_id, hour),
+            condition=(checkpoint_id or f"ward:{ward_code}", hour),
             severity=Severity.CRITICAL if len(alarms) >= 2 else Severity.WARNING,
             detected_at_ms=now_ms,
-            vi=f"Số người có triệu chứng tại {checkpoint_id} tăng bất thường: {s_t} trong "
+            vi=f"Số người có triệu chứng tại {place} tăng bất thường: {s_t} trong "
                f"24 giờ (kỳ vọng {exp_txt}), phát hiện bởi {method}",
-            en=f"Abnormal rise of symptomatic declarants at {checkpoint_id}: {s_t} in 24 h "
+            en=f"Abnormal rise of symptomatic declarants at {place}: {s_t} in 24 h "
                f"(expected {exp_txt}), found by {method}",
             checkpoint_id=checkpoint_id,
             ward_code=ward_code,

@@ -43,6 +43,7 @@ from streams.detection import CheckpointInfo, Detection, DetectionResult
 from streams.metrics import WorkerMetrics
 from streams.mirror import TopicMirror
 from streams.views import write_views
+from streams.wards import WardDetection, WardRecord
 from vhc_common import redis_keys
 from vhc_common.alert_view import AlertView
 from vhc_common.partitioning import copartitioner
@@ -69,6 +70,7 @@ class ReadModels:
 
     registry: dict[str, CheckpointInfo] = field(default_factory=dict)
     outbreak: OutbreakAreaHistory = field(default_factory=OutbreakAreaHistory)
+    ward_names: dict[str, str] = field(default_factory=dict)
 
     def apply_checkpoint(self, key: bytes | None, value: bytes | None, _ts: int) -> None:
         if value is None:
@@ -80,6 +82,7 @@ class ReadModels:
             return
         self.registry[cp.checkpoint_id] = CheckpointInfo(
             ward_code=cp.ward_code, opening_hours=cp.opening_hours, kind=cp.kind.value)
+        self.ward_names[cp.ward_code] = cp.ward_name
 
     def apply_outbreak(self, key: bytes | None, value: bytes | None, _ts: int) -> None:
         if value is None:
@@ -139,6 +142,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     deadletter = app.topic(DEADLETTER, key_type=bytes, value_type=bytes, internal=False)
     alerts_topic = app.topic(ALERTS, key_type=bytes, value_type=bytes,
                              partitions=settings.partitions, internal=False)
+    by_ward = app.topic(f"{settings.app_id}-by-ward-v1", key_type=bytes, value_type=bytes,
+                        partitions=settings.partitions, internal=True)
     ticks = app.topic(f"{settings.app_id}-ticks-v1", key_type=bytes, value_type=bytes,
                       partitions=settings.partitions, internal=True)
 
@@ -164,6 +169,9 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         volume=VolumeDetector(VolumeParams(grace_s=settings.grace_s)),
         grace_s=settings.grace_s,
     )
+    wards = WardDetection(states=table("ward-state-v1", str),
+                          aberration=AberrationDetector(AberrationParams(grace_s=settings.grace_s)),
+                          grace_s=settings.grace_s, ward_names=models.ward_names)
     clock = StreamClock(table("stream-clock-v1", str), partitions=settings.partitions,
                         live_lag_ms=settings.live_lag_s * 1000,
                         tick_lag_ms=settings.tick_lag_s * 1000)
@@ -221,6 +229,9 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                                        outbreak=models.outbreak, stream_time_ms=before,
                                        result=result)
             await emit(result.alerts)
+            for ward, at_ms, flags in result.ward_records:
+                by_ward.send_soon(key=ward.encode(),
+                                  value=WardRecord(ward, at_ms, flags).encode())
             now = time.time()
             await write_views(redis, counted, records, now_ms=int(now * 1000),
                               retention_ms=settings.retention_days * 86_400_000)
@@ -232,6 +243,18 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 metrics.event_lag.observe(max(0.0, now - event.received_at.timestamp()))
             metrics.batch_size.observe(len(records))
             metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    @app.agent(by_ward, name="process-wards")
+    async def process_wards(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
+            records = []
+            for e in events:
+                try:
+                    records.append((e.message.offset, WardRecord.decode(e.message.value)))
+                except (ValueError, TypeError) as exc:
+                    log.error("bad ward record %s[%d]@%d: %r", e.message.topic,
+                              e.message.partition, e.message.offset, exc)
+            await emit(wards.on_records(records))
 
     @app.agent(ticks, name="process-ticks")
     async def process_ticks(stream: Any) -> None:

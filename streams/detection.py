@@ -62,6 +62,8 @@ class CheckpointState:
 @dataclass
 class DetectionResult:
     alerts: list[AlertEvent] = field(default_factory=list)
+    #: ``(ward, scanned_at_ms, flags)`` of declarations applied for the first time
+    ward_records: list[tuple[str, int, int]] = field(default_factory=list)
     applied: int = 0
     replayed: int = 0
     late_after_close: int = 0
@@ -145,6 +147,8 @@ class Detection:
         if alert is not None:
             result.alerts.append(alert)
         hour = state.history.observe(at_ms, flags)
+        if info.ward_code is not None:
+            result.ward_records.append((info.ward_code, at_ms, int(flags)))
         if state.aberration.evaluated_hour is not None and (
                 hour <= state.aberration.evaluated_hour):
             result.late_after_close += 1

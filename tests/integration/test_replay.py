@@ -11,7 +11,8 @@ declarants in each of the hours 09, 10 and 11. Expected, and nothing else:
 * 1 ``checkpoint_silent`` (day -4: 0 in hours that normally see 8, P(0) = e^-8 < 0.001;
   the silent open hours form one episode; nights are closed, never "silent");
 * 1 ``symptom_aberration`` (the spike: the CUSUM alarms at 09:00, then EARS C1/C2/C3 keep
-  alarming while the trailing day holds the spike: one episode).
+  alarming while the trailing day holds the spike: one episode), and 1 more for the ward,
+  whose only checkpoint this is.
 
 It runs on its own broker, worker and API (and Redis database): stream time is per
 partition, and live traffic from other tests on a shared broker would make the replay late.
@@ -109,7 +110,7 @@ def test_replay_in_time_order_with_a_pause(replay_system: Api) -> None:
                                  json={"declarations": traffic[start:start + 400]})
         assert answer.status_code == 200 and answer.json()["invalid"] == 0, answer.text
     expected = Counter({"symptomatic_declaration": 22, "symptom_cluster": 1,
-                        "checkpoint_silent": 1, "symptom_aberration": 1})
+                        "checkpoint_silent": 1, "symptom_aberration": 2})
     deadline = time.monotonic() + 60
     found: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -120,7 +121,10 @@ def test_replay_in_time_order_with_a_pause(replay_system: Api) -> None:
     time.sleep(3)  # nothing else may follow
     found = all_alerts(api)
     assert Counter(a["kind"] for a in found) == expected
-    by_kind = {a["kind"]: a for a in found}
+    by_kind = {a["kind"]: a for a in found if a["checkpoint_id"] == CP}
+    (ward_alert,) = [a for a in found if a["checkpoint_id"] is None]
+    assert ward_alert["kind"] == "symptom_aberration" and ward_alert["ward_code"] == "08740"
+    assert ward_alert["window_end"] == by_kind["symptom_aberration"]["window_end"]
     silent = by_kind["checkpoint_silent"]
     silent_start = datetime.fromisoformat(silent["window_start"]) + LOCAL
     assert (silent_start.date(), silent_start.hour) == (
