@@ -46,6 +46,10 @@ class HourlyHistory:
                 sym += bucket[1]
         return total, sym
 
+    def local_day_total(self, day_start_hour: int) -> int:
+        """Declarations in the 24 hours from ``day_start_hour`` (a local day's first hour)."""
+        return sum(self.at(h)[0] for h in range(day_start_hour, day_start_hour + DAY_H))
+
     def prune(self, before_hour: int) -> None:
         for old in [h for h in self.hours if h < before_hour]:
             del self.hours[old]

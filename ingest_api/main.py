@@ -34,7 +34,15 @@ from ingest_api.metrics import ApiMetrics
 from ingest_api.publisher import KafkaPublisher
 from ingest_api.registry_sync import read_registry
 from ingest_api.routes import alerts as alert_routes
-from ingest_api.routes import cases, checkpoints, declarations, health, outbreak_areas, stats
+from ingest_api.routes import (
+    cases,
+    checkpoints,
+    declarations,
+    health,
+    outbreak_areas,
+    reports,
+    stats,
+)
 from ingest_api.security import CredentialSet, RateLimiter
 from ingest_api.store import CheckpointStore, SeenStore, StatsStore
 from vhc_common.alert_view import AlertView
@@ -176,7 +184,7 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
         lifespan=lifespan,
     )
     for router in (declarations.router, checkpoints.router, stats.router, alert_routes.router,
-                   outbreak_areas.router, cases.router, health.router):
+                   outbreak_areas.router, cases.router, reports.router, health.router):
         app.include_router(router)
 
     def unavailable(what: str) -> Callable[[Request, Exception], Awaitable[Response]]:

@@ -234,7 +234,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                                   value=WardRecord(ward, at_ms, flags).encode())
             now = time.time()
             await write_views(redis, counted, records, now_ms=int(now * 1000),
-                              retention_ms=settings.retention_days * 86_400_000)
+                              retention_ms=settings.retention_days * 86_400_000,
+                              daily=result.daily_totals)
             for outcome, n in counted.outcomes.items():
                 metrics.records.labels(DECLARATIONS, outcome).inc(n)
             metrics.records.labels(DECLARATIONS, "replayed_detection").inc(result.replayed)

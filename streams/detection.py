@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from detectors.aberration import KEEP_HOURS, AberrationDetector, AberrationState
 from detectors.cluster import ClusterDetector, ClusterState
@@ -24,6 +25,8 @@ from detectors.volume import VolumeDetector, VolumeState
 from vhc_common.schemas import AlertEvent, DeclarationEvent
 
 __all__ = ["CheckpointInfo", "CheckpointState", "Detection", "DetectionResult"]
+
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,8 @@ class DetectionResult:
     alerts: list[AlertEvent] = field(default_factory=list)
     #: ``(ward, scanned_at_ms, flags)`` of declarations applied for the first time
     ward_records: list[tuple[str, int, int]] = field(default_factory=list)
+    #: ``(checkpoint, local date) -> declarations that day`` for the days a batch touched
+    daily_totals: dict[tuple[str, str], int] = field(default_factory=dict)
     applied: int = 0
     replayed: int = 0
     late_after_close: int = 0
@@ -83,7 +88,9 @@ class Detection:
         aberration: AberrationDetector,
         volume: VolumeDetector,
         grace_s: int,
+        utc_offset_min: int = 7 * 60,
     ) -> None:
+        self._utc_offset_ms = utc_offset_min * 60_000
         self._states = states
         self._policy = policy
         self._cluster = cluster
@@ -107,6 +114,7 @@ class Detection:
         """Apply ``(offset, declaration)`` pairs of one partition in offset order; returns
         the stream time after them."""
         cache: dict[str, CheckpointState] = {}
+        days: set[tuple[str, int]] = set()
         now_ms = stream_time_ms
         for offset, event in events:
             at_ms = int(event.scanned_at.timestamp() * 1000)
@@ -119,6 +127,11 @@ class Detection:
             if state is None:
                 state = cache[cid] = CheckpointState.decode(self._states.get(cid))
             self._apply(state, offset, event, at_ms, info(cid), outbreak, result)
+            days.add((cid, (at_ms + self._utc_offset_ms) // DAY_MS))
+        for cid, day in days:
+            first_hour = (day * DAY_MS - self._utc_offset_ms) // HOUR_MS
+            date = datetime.fromtimestamp(day * DAY_MS / 1000, UTC).date().isoformat()
+            result.daily_totals[(cid, date)] = cache[cid].history.local_day_total(first_hour)
         for cid, state in cache.items():
             self._states[cid] = state.encode()
         return now_ms

@@ -7,7 +7,7 @@ rebuilt from the tables (each batch rewrites the buckets it touched).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -17,20 +17,38 @@ from streams.counting import CountingResult, RawRecord
 from vhc_common import redis_keys
 from vhc_common.schemas import DeclarationEvent
 
-__all__ = ["VIEW_KEEP_MS", "processed_offsets", "stats_view", "visits", "write_views"]
+__all__ = [
+    "VIEW_KEEP_MS",
+    "daily_totals",
+    "processed_offsets",
+    "stats_view",
+    "visits",
+    "write_views",
+]
 
 # The longest window (24 h) plus an hour of margin for clock skew between processes.
 VIEW_KEEP_MS = 25 * HOUR_MS
 
 
 async def write_views(redis: Redis, result: CountingResult, records: Sequence[RawRecord], *,
-                      now_ms: int, retention_ms: int) -> None:
+                      now_ms: int, retention_ms: int,
+                      daily: Mapping[tuple[str, str], int]) -> None:
     """Every Redis view a batch changes, in one round trip; the processed offsets last."""
     pipe = redis.pipeline(transaction=False)
     stats_view(pipe, result, now_ms=now_ms)
     visits(pipe, [e for _, e in result.events], retention_ms=retention_ms)
+    daily_totals(pipe, daily, retention_ms=retention_ms)
     processed_offsets(pipe, records)
     await pipe.execute()
+
+
+def daily_totals(pipe: Pipeline, daily: Mapping[tuple[str, str], int], *,
+                 retention_ms: int) -> None:
+    """Declarations per checkpoint and local day (absolute values: replays change nothing)."""
+    for (checkpoint_id, date), total in daily.items():
+        key = redis_keys.daily_totals(date)
+        pipe.hset(key, checkpoint_id, total)
+        pipe.pexpire(key, retention_ms)
 
 
 def stats_view(pipe: Pipeline, result: CountingResult, *, now_ms: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "checkpoint",
     "checkpoint_index",
+    "daily_totals",
     "declaration_seen",
     "outbreak_areas",
     "processed_offsets",
@@ -61,6 +62,11 @@ def processed_offsets() -> str:
 def outbreak_areas() -> str:
     """The current outbreak-area list (JSON), written after each change."""
     return f"{PREFIX}outbreak-areas"
+
+
+def daily_totals(local_date: str) -> str:
+    """Hash: checkpoint id -> declarations on that local (UTC+7) date, ``YYYY-MM-DD``."""
+    return f"{PREFIX}daily:{local_date}"
 
 
 def worker_heartbeat() -> str:

@@ -230,3 +230,35 @@ def test_exposure_finds_everyone_around_each_visit(api: Api) -> None:
     nobody = api.client.post("/v1/cases", headers=api.staff, json={
         "person": {"phone": "0987654321"}, "confirmed_at": datetime.now(UTC).isoformat()})
     assert nobody.status_code == 201 and nobody.json()["visits"] == 0
+
+
+def test_under_used_report(api: Api) -> None:
+    for cid in ("UU-SCHOOL-A", "UU-SCHOOL-B", "UU-SCHOOL-C"):
+        made = api.client.post("/v1/checkpoints", headers=api.staff, json={
+            "checkpoint_id": cid, "name": f"Trường {cid}", "kind": "school",
+            "ward_code": "08749", "address": "Xuân Hòa"})
+        assert made.status_code == 201
+    local_today = (datetime.now(UTC) + timedelta(hours=7)).date()
+    yesterday = local_today - timedelta(days=1)
+    noon_utc = datetime(yesterday.year, yesterday.month, yesterday.day, 5, tzinfo=UTC)
+    decls = []
+    for cid, n in (("UU-SCHOOL-A", 30), ("UU-SCHOOL-B", 30), ("UU-SCHOOL-C", 2)):
+        for i in range(n):
+            decls.append({"declaration_id": str(uuid.uuid4()), "checkpoint_id": cid,
+                          "scanned_at": (noon_utc + timedelta(seconds=i)).isoformat(),
+                          "person": {"id_number": f"{700000000 + len(decls)}"}})
+    answer = api.client.post("/v1/declarations/batch", headers=api.front_end,
+                             json={"declarations": decls})
+    assert answer.json()["accepted"] == 62
+
+    def report() -> list[dict[str, Any]]:
+        body = api.client.get("/v1/reports/under-used", headers=api.staff,
+                              params={"ward_code": "08749"}).json()
+        assert body["date"] == yesterday.isoformat()
+        return [i for i in body["items"] if i["checkpoint_id"].startswith("UU-")]
+
+    # C: 2 declarations against a peer median of 30 (2 < 0.25 * 30); A and B are fine.
+    items = wait_for(report, what="the under-used report")
+    assert [(i["checkpoint_id"], i["declarations"], i["peer_median"]) for i in items] == [
+        ("UU-SCHOOL-C", 2, 30.0)]
+    assert items[0]["ward_name"] == "Phường Xuân Hòa"

@@ -1,0 +1,74 @@
+"""Daily reports for staff."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+
+from detectors.underuse import CheckpointDay, under_used
+from ingest_api.deps import ServicesDep, Staff
+from ingest_api.errors import StoreUnavailableError
+from vhc_common import redis_keys
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+LOCAL = timedelta(hours=7)
+
+
+class UnderUsedItem(BaseModel):
+    checkpoint_id: str
+    name: str
+    ward_code: str
+    ward_name: str
+    kind: str
+    declarations: int
+    peer_median: float
+    peers: int
+
+
+class UnderUsedReport(BaseModel):
+    date: date
+    ratio: float
+    items: list[UnderUsedItem]
+
+
+@router.get("/under-used", response_model=UnderUsedReport)
+async def under_used_checkpoints(
+    services: ServicesDep,
+    _: Staff,
+    day: Annotated[date | None, Query(alias="date", description="local date; default "
+                                                                "yesterday (UTC+7)")] = None,
+    ward_code: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
+    ratio: Annotated[float, Query(gt=0, lt=1)] = 0.25,
+) -> UnderUsedReport:
+    """Checkpoints with far fewer declarations than peers of the same kind in their ward."""
+    day = day or (datetime.now(UTC) + LOCAL).date() - timedelta(days=1)
+    registry = []
+    cursor = None
+    while True:
+        page = await services.checkpoints.page(after=cursor, limit=500)
+        registry += page
+        if len(page) < 500:
+            break
+        cursor = page[-1].checkpoint_id
+    try:
+        raw = await services.redis.hgetall(redis_keys.daily_totals(day.isoformat()))
+    except RedisError as exc:
+        raise StoreUnavailableError(f"redis: {exc}") from exc
+    totals = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+    by_id = {cp.checkpoint_id: cp for cp in registry}
+    found = under_used(
+        [CheckpointDay(cp.checkpoint_id, cp.ward_code, cp.kind.value,
+                       totals.get(cp.checkpoint_id, 0))
+         for cp in registry if ward_code is None or cp.ward_code == ward_code],
+        ratio=ratio)
+    return UnderUsedReport(date=day, ratio=ratio, items=[
+        UnderUsedItem(checkpoint_id=u.checkpoint_id, name=by_id[u.checkpoint_id].name,
+                      ward_code=u.ward_code, ward_name=by_id[u.checkpoint_id].ward_name,
+                      kind=u.kind, declarations=u.declarations, peer_median=u.peer_median,
+                      peers=u.peers)
+        for u in found])
