@@ -103,6 +103,7 @@ class Worker:
     metrics: WorkerMetrics
     redis: Redis
     models: ReadModels
+    mirrors: list[TopicMirror]
 
 
 def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None) -> Worker:
@@ -151,6 +152,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     # of incompatible changelog state. use_partitioner + the co-partitioner put every key
     # on its checkpoint's partition, whatever the batch it is written from.
     def table(name: str, value_type: type) -> Any:
+        # faust writes table keys as JSON strings; the co-partitioner reads them as such.
         return app.Table(name, key_type=str, value_type=value_type,
                          partitions=settings.partitions, use_partitioner=True)
 
@@ -305,4 +307,5 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             ttl_ms = int(settings.heartbeat_interval_s * HEARTBEAT_TTL_FACTOR * 1000)
             await redis.set(redis_keys.worker_heartbeat(), settings.app_id, px=ttl_ms)
 
-    return Worker(app=app, settings=settings, metrics=metrics, redis=redis, models=models)
+    return Worker(app=app, settings=settings, metrics=metrics, redis=redis, models=models,
+                  mirrors=mirrors)

@@ -5,10 +5,15 @@ partitioner (murmur2 of the key bytes, as the Java client, kafka-python and aiok
 do). Worker tables use composite keys such as ``"<checkpoint_id>|<hour>"``; hashing only
 the part before ``|`` puts such a key on its checkpoint's partition, so a worker restores
 exactly the state of the partitions it owns. ``|`` cannot occur in a checkpoint id.
+
+faust serialises ``str`` table keys as JSON (``b'"PY-XH-CHO|493001"'``); such a key is
+decoded first, so it hashes like the raw key ``PY-XH-CHO`` of the input record. Raw keys
+never start with ``"`` (checkpoint ids and ward codes cannot contain it).
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 
@@ -25,6 +30,8 @@ def composite_key(checkpoint_id: str, *parts: object) -> str:
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner picks for ``key`` (prefix before ``|``)."""
+    if key[:1] == b'"':
+        key = json.loads(key).encode()
     prefix = key.split(KEY_SEPARATOR.encode(), 1)[0]
     return int(murmur2(prefix) & 0x7FFFFFFF) % partitions
 
