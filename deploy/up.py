@@ -159,6 +159,8 @@ def main() -> int:
 vhc-watch is up ({time.monotonic() - t0:.1f} s). Where to look:
   API docs (OpenAPI)   {base}/docs
   live stats           curl -H 'Authorization: Bearer {token}' {base}/v1/checkpoints/PY-XH-CHO/stats
+  alerts               curl -H 'Authorization: Bearer {token}' '{base}/v1/alerts?status=open'
+  live alerts (SSE)    curl -N -H 'Authorization: Bearer {token}' {base}/v1/alerts/stream
   checkpoints          curl -H 'Authorization: Bearer {token}' {base}/v1/checkpoints
   readiness, metrics   {base}/readyz   {base}/metrics   worker: http://127.0.0.1:{WORKER_METRICS_PORT}/metrics
   Kafka, Redis         {kafka.bootstrap}   {redis.url}

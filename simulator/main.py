@@ -86,6 +86,12 @@ def ensure_checkpoints(client: httpx.Client, staff_token: str) -> list[str]:
         else:
             got.raise_for_status()
         ids.append(cp["checkpoint_id"])
+    areas = client.get("/v1/outbreak-areas", headers=headers)
+    areas.raise_for_status()
+    if not areas.json()["areas"]:
+        # Travellers from "79" (the simulated outbreak province) then raise alerts.
+        client.put("/v1/outbreak-areas", headers=headers,
+                   json={"areas": ["79"]}).raise_for_status()
     return ids
 
 
