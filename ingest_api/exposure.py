@@ -33,6 +33,7 @@ from ingest_api.publisher import KafkaPublisher, Message
 from ingest_api.store import CheckpointStore
 from vhc_common import redis_keys
 from vhc_common.alert_view import AlertView
+from vhc_common.redis_keys import as_text
 from vhc_common.schemas import (
     AlertEvent,
     AlertKind,
@@ -162,7 +163,7 @@ class ExposureService:
             rows = cast(list[tuple[bytes, float]], await self._redis.zrangebyscore(
                 redis_keys.visits_of_person(key), since_ms, "+inf", withscores=True))
             for member, score in rows:
-                cp, did = _text(member).split("|", 1)
+                cp, did = as_text(member).split("|", 1)
                 found[did] = (cp, did, int(score))
         return sorted(found.values(), key=lambda v: (v[2], v[0]))
 
@@ -173,7 +174,7 @@ class ExposureService:
             redis_keys.visits_at(checkpoint_id), at_ms - w_ms, at_ms + w_ms))
         exposed: dict[str, list[str]] = {}
         for member in rows:
-            person_key, did = _text(member).split("|", 1)
+            person_key, did = as_text(member).split("|", 1)
             if person_key not in keys:
                 exposed.setdefault(person_key, []).append(did)
         count = len(exposed)
@@ -199,7 +200,3 @@ class ExposureService:
                                  *(UUID(d) for ds in exposed.values() for d in ds)),
             ),
         )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from detectors.counts import HourBucket
 from ingest_api.errors import StoreUnavailableError
 from vhc_common import redis_keys
+from vhc_common.redis_keys import as_text
 from vhc_common.schemas import CheckpointEvent
 
 __all__ = ["CheckpointStore", "SeenStore", "StatsStore"]
@@ -129,7 +130,7 @@ class CheckpointStore:
                                                 start=0, num=limit)
             if not ids:
                 return []
-            raws = await self._redis.mget([redis_keys.checkpoint(_text(i)) for i in ids])
+            raws = await self._redis.mget([redis_keys.checkpoint(as_text(i)) for i in ids])
         except RedisError as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
         return [CheckpointEvent.model_validate_json(r) for r in raws if r is not None]
@@ -167,10 +168,6 @@ class StatsStore:
             return bool(await self._redis.exists(redis_keys.worker_heartbeat()))
         except RedisError:
             return False
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _bytes(value: bytes | str) -> bytes:

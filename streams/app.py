@@ -25,10 +25,10 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from detectors.aberration import AberrationDetector, AberrationParams
@@ -62,6 +62,19 @@ __all__ = ["Worker", "create_worker"]
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TTL_FACTOR = 5
+M = TypeVar("M", bound=BaseModel)
+
+
+def _decode(model: type[M], topic: str, key: bytes | None, value: bytes | None) -> M | None:
+    """A mirrored record, or ``None`` (logged) for a tombstone or a record that is not one:
+    a read model skips what it cannot read rather than stop every agent."""
+    if value is None:
+        return None
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        log.error("bad %s record (key %r): %s", topic, key, exc)
+        return None
 
 
 @dataclass
@@ -73,24 +86,16 @@ class ReadModels:
     ward_names: dict[str, str] = field(default_factory=dict)
 
     def apply_checkpoint(self, key: bytes | None, value: bytes | None, _ts: int) -> None:
-        if value is None:
-            return
-        try:
-            cp = CheckpointEvent.model_validate_json(value)
-        except ValidationError as exc:
-            log.error("bad %s record (key %r): %s", CHECKPOINTS, key, exc)
+        cp = _decode(CheckpointEvent, CHECKPOINTS, key, value)
+        if cp is None:
             return
         self.registry[cp.checkpoint_id] = CheckpointInfo(
             ward_code=cp.ward_code, opening_hours=cp.opening_hours, kind=cp.kind.value)
         self.ward_names[cp.ward_code] = cp.ward_name
 
     def apply_outbreak(self, key: bytes | None, value: bytes | None, _ts: int) -> None:
-        if value is None:
-            return
-        try:
-            change = OutbreakAreasEvent.model_validate_json(value)
-        except ValidationError as exc:
-            log.error("bad %s record (key %r): %s", OUTBREAK_AREAS, key, exc)
+        change = _decode(OutbreakAreasEvent, OUTBREAK_AREAS, key, value)
+        if change is None:
             return
         self.outbreak = self.outbreak.apply(OutbreakAreaChange(
             int(change.effective_from.timestamp() * 1000), frozenset(change.areas)))
@@ -181,6 +186,16 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     def info(checkpoint_id: str) -> CheckpointInfo:
         return models.registry.get(checkpoint_id, CheckpointInfo())
 
+    async def dead_letter(record: RawRecord, reason: str) -> None:
+        """To ``deadletter.v1`` with where it came from and why (the caller has logged it)."""
+        await deadletter.send(key=record.key, value=record.value, headers={
+            "vhc-source-topic": record.topic.encode(),
+            "vhc-source-partition": str(record.partition).encode(),
+            "vhc-source-offset": str(record.offset).encode(),
+            "vhc-error": reason[:1000].encode(),
+        })
+        metrics.dead_letters.labels(record.topic).inc()
+
     async def emit(alerts: list[AlertEvent]) -> None:
         # Buffered, not awaited one by one: faust flushes the producer before it commits
         # the input offsets, so an alert is durable before its cause counts as processed.
@@ -207,17 +222,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             ]
             counted = counting.apply(records)
             for record, reason in counted.dead:
-                await deadletter.send(
-                    key=record.key,
-                    value=record.value,
-                    headers={
-                        "vhc-source-topic": record.topic.encode(),
-                        "vhc-source-partition": str(record.partition).encode(),
-                        "vhc-source-offset": str(record.offset).encode(),
-                        "vhc-error": reason[:1000].encode(),
-                    },
-                )
-                metrics.dead_letters.labels(record.topic).inc()
+                await dead_letter(record, reason)
             by_partition: dict[int, list[tuple[int, Any]]] = defaultdict(list)
             for record, event in counted.events:
                 by_partition[record.partition].append((record.offset, event))
@@ -289,14 +294,10 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             try:
                 alert = AlertEvent.model_validate_json(event.value)
             except ValidationError as exc:
-                log.warning("dead-lettering %s[%d]@%d: %s", event.message.topic,
-                            event.message.partition, event.message.offset, exc)
-                await deadletter.send(key=event.message.key, value=event.value, headers={
-                    "vhc-source-topic": event.message.topic.encode(),
-                    "vhc-source-partition": str(event.message.partition).encode(),
-                    "vhc-source-offset": str(event.message.offset).encode(),
-                    "vhc-error": str(exc)[:1000].encode()})
-                metrics.dead_letters.labels(event.message.topic).inc()
+                m = event.message
+                log.warning("dead-lettering %s[%d]@%d: %s", m.topic, m.partition, m.offset, exc)
+                await dead_letter(RawRecord(m.topic, m.partition, m.offset, m.key, m.value),
+                                  str(exc))
                 continue
             await alert_view.insert(alert)
 

@@ -21,6 +21,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
+from vhc_common.redis_keys import as_text
 from vhc_common.schemas import AlertEvent, AlertStatus
 
 __all__ = ["AlertView", "StatusChangeError"]
@@ -98,7 +99,7 @@ class AlertView:
             INDEX, top, "-inf", start=0, num=batch, withscores=True))
         if not rows:
             return []
-        raws = await self._redis.mget([_key(_text(m)) for m, _ in rows])
+        raws = await self._redis.mget([_key(as_text(m)) for m, _ in rows])
         out = []
         for (member, score), raw in zip(rows, raws, strict=True):
             if raw is None:  # expired with the retention period
@@ -118,13 +119,9 @@ class AlertView:
         for _stream, entries in answer or []:
             for entry_id, fields in entries:
                 raw = fields.get(b"alert") or fields.get("alert")
-                out.append((_text(entry_id), dict(json.loads(raw))))
+                out.append((as_text(entry_id), dict(json.loads(raw))))
         return out
 
     async def last_event_id(self) -> str:
         info = cast(Any, await self._redis.xrevrange(EVENTS, count=1))
-        return _text(info[0][0]) if info else "0-0"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+        return as_text(info[0][0]) if info else "0-0"

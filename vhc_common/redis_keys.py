@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "as_text",
     "checkpoint",
     "checkpoint_index",
     "daily_totals",
@@ -17,6 +18,11 @@ __all__ = [
 ]
 
 PREFIX = "vhc:"
+
+
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text (clients answer bytes unless told to decode)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def declaration_seen(declaration_id: str) -> str:
