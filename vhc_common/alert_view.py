@@ -14,7 +14,7 @@ rebuilt by replaying ``alerts.v1``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -65,9 +65,15 @@ class AlertView:
         raw = await self._redis.get(_key(alert_id))
         return None if raw is None else dict(json.loads(raw))
 
-    async def set_status(self, alert_id: str, status: AlertStatus, *, note: str | None,
-                         by: str) -> dict[str, Any]:
-        """Acknowledge or resolve; the change and its note are kept in ``history``."""
+    async def set_status(
+        self, alert_id: str, status: AlertStatus, *, note: str | None, by: str,
+        before_store: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> dict[str, Any]:
+        """Acknowledge or resolve; the change and its note are kept in ``history``.
+
+        ``before_store`` sees the changed alert before Redis does (the API publishes it to
+        ``alert-status.v1`` there, so the view never holds a change Kafka lacks).
+        """
         key = _key(alert_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
@@ -76,12 +82,9 @@ class AlertView:
                     raw = await pipe.get(key)
                     if raw is None:
                         raise StatusChangeError(f"no alert {alert_id!r}")
-                    alert = json.loads(raw)
-                    if alert["status"] == AlertStatus.RESOLVED.value:
-                        raise StatusChangeError(f"alert {alert_id!r} is resolved already")
-                    alert["status"] = status.value
-                    alert["history"].append({"status": status.value, "note": note, "by": by,
-                                             "at": datetime.now(UTC).isoformat()})
+                    alert = self.next_status(json.loads(raw), status, note=note, by=by)
+                    if before_store is not None:
+                        await before_store(alert)
                     text = json.dumps(alert, ensure_ascii=False)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(key, text, keepttl=True)
@@ -91,6 +94,29 @@ class AlertView:
                     return dict(alert)
                 except WatchError:
                     continue
+
+    async def restore_status(self, alert_id: str, status: AlertStatus,
+                             history: list[dict[str, Any]]) -> bool:
+        """Put a stored lifecycle back (view rebuild); ``False`` if the alert is unknown."""
+        key = _key(alert_id)
+        raw = await self._redis.get(key)
+        if raw is None:
+            return False
+        alert = json.loads(raw)
+        if alert["status"] == status.value and alert["history"] == history:
+            return True
+        alert["status"], alert["history"] = status.value, history
+        await self._redis.set(key, json.dumps(alert, ensure_ascii=False), keepttl=True)
+        return True
+
+    def next_status(self, alert: dict[str, Any], status: AlertStatus, *, note: str | None,
+                    by: str) -> dict[str, Any]:
+        """The alert after a change, checked (pure: the caller stores it)."""
+        if alert["status"] == AlertStatus.RESOLVED.value:
+            raise StatusChangeError(f"alert {alert['alert_id']!r} is resolved already")
+        history = [*alert["history"], {"status": status.value, "note": note, "by": by,
+                                        "at": datetime.now(UTC).isoformat()}]
+        return alert | {"status": status.value, "history": history}
 
     async def page(self, *, before_seq: int | None, batch: int) -> list[tuple[int, dict[str, Any]]]:
         """Alerts newest first with a sequence below ``before_seq``: ``(seq, alert)``."""

@@ -36,6 +36,7 @@ __all__ = [
     "AlertEvent",
     "AlertKind",
     "AlertStatus",
+    "AlertStatusEvent",
     "AreaCode",
     "CaseEvent",
     "CheckpointEvent",
@@ -338,3 +339,13 @@ class CaseEvent(_Event):
     lookback_s: int
     window_s: int
     reported_by: str
+
+
+class AlertStatusEvent(_Event):
+    """An alert's lifecycle after a staff change (``alert-status.v1``, key: alert id); the
+    last record of an alert holds its whole history, so the view can be rebuilt."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    alert_id: str
+    status: AlertStatus
+    history: tuple[dict[str, str | None], ...]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ALERTS",
+    "ALERT_STATUS",
     "CASES",
     "CHECKPOINTS",
     "DEADLETTER",
@@ -21,6 +22,7 @@ ALERTS = "alerts.v1"
 OUTBREAK_AREAS = "outbreak-areas.v1"
 DEADLETTER = "deadletter.v1"
 CASES = "cases.v1"
+ALERT_STATUS = "alert-status.v1"
 
 DAY_MS = 86_400_000
 
@@ -50,6 +52,8 @@ def topic_specs(*, partitions: int, retention_days: int) -> list[TopicSpec]:
         TopicSpec(ALERTS, partitions, retention),
         TopicSpec(DEADLETTER, 1, retention),
         TopicSpec(CASES, 1, retention),
+        # The lifecycle of each alert (key: alert id); deleted with the alerts it follows.
+        TopicSpec(ALERT_STATUS, 1, retention),
         TopicSpec(CHECKPOINTS, 1, compacted),
         TopicSpec(OUTBREAK_AREAS, 1, compacted),
     ]

@@ -15,8 +15,10 @@ from redis.exceptions import RedisError
 from ingest_api.deps import ServicesDep, Staff, StaffStream
 from ingest_api.errors import StoreUnavailableError
 from ingest_api.models import AlertOut, AlertPage, NoteIn
+from ingest_api.publisher import Message
 from vhc_common.alert_view import StatusChangeError
-from vhc_common.schemas import AlertKind, AlertStatus, Severity
+from vhc_common.schemas import AlertKind, AlertStatus, AlertStatusEvent, Severity
+from vhc_common.topics import ALERT_STATUS
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
@@ -129,9 +131,15 @@ async def get_alert(alert_id: str, services: ServicesDep, _: Staff) -> AlertOut:
 
 async def _change(alert_id: str, new: AlertStatus, body: NoteIn | None, services: ServicesDep,
                   who: str) -> AlertOut:
+    async def publish(alert: dict[str, Any]) -> None:
+        event = AlertStatusEvent(alert_id=alert_id, status=AlertStatus(alert["status"]),
+                                 history=tuple(alert["history"]))
+        await services.publisher.publish(Message(ALERT_STATUS, alert_id.encode(),
+                                                 event.model_dump_json().encode()))
+
     try:
         changed = await services.alerts.set_status(alert_id, new, note=body.note if body else None,
-                                                   by=who)
+                                                   by=who, before_store=publish)
     except StatusChangeError as exc:
         code = (status.HTTP_404_NOT_FOUND if "no alert" in str(exc)
                 else status.HTTP_409_CONFLICT)

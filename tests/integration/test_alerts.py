@@ -3,17 +3,22 @@ through the API and the SSE stream; lifecycle, outbreak areas and exposure work.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 
-from tests.integration.conftest import Api
+from deploy.localsvc import KafkaBroker, RedisServer
+from tests.integration.conftest import Api, service_env
 
 pytestmark = pytest.mark.integration
 
@@ -262,3 +267,35 @@ def test_under_used_report(api: Api) -> None:
     assert [(i["checkpoint_id"], i["declarations"], i["peer_median"]) for i in items] == [
         ("UU-SCHOOL-C", 2, 30.0)]
     assert items[0]["ward_name"] == "Phường Xuân Hòa"
+
+
+def test_alert_view_is_rebuilt_from_kafka(api: Api, kafka: KafkaBroker,
+                                          redis_server: RedisServer, run_dir: Path) -> None:
+    register(api, "RB-GATE")
+    decl = declaration("RB-GATE", "400000001", 0.5, contact="f0")
+    assert api.client.post("/v1/declarations", headers=api.front_end,
+                           json=decl).status_code == 202
+    (alert,) = wait_for(lambda: alerts_at(api, "RB-GATE"), what="the RB-GATE alert")
+    acked = api.client.post(f"/v1/alerts/{alert['alert_id']}/ack", headers=api.staff,
+                            json={"note": "Đã gọi điện"})
+    assert acked.status_code == 200
+    # Redis loses the alerts view entirely.
+    store = redis.Redis.from_url(redis_server.url)
+    lost = [k for k in store.scan_iter("vhc:alert*")]
+    assert lost
+    store.delete(*lost)
+    assert api.client.get(f"/v1/alerts/{alert['alert_id']}", headers=api.staff).status_code == 404
+    done = subprocess.run([sys.executable, "-m", "streams.rebuild_alerts"],
+                          env=service_env(kafka, redis_server, run_dir), capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    back = api.client.get(f"/v1/alerts/{alert['alert_id']}", headers=api.staff).json()
+    assert back["status"] == "acknowledged"
+    assert back["history"][0]["note"] == "Đã gọi điện"
+    assert back["evidence"] == alert["evidence"]
+    assert [a["alert_id"] for a in alerts_at(api, "RB-GATE")] == [alert["alert_id"]]
+    # Running it again on a complete view changes nothing.
+    again = subprocess.run([sys.executable, "-m", "streams.rebuild_alerts"],
+                           env=service_env(kafka, redis_server, run_dir), capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert again.returncode == 0 and "added 0 missing" in again.stderr
