@@ -40,33 +40,17 @@ from __future__ import annotations
 
 import bisect
 import json
-import math
 from dataclasses import dataclass, field
 from uuid import UUID
 
 from detectors.alerts import make_alert
 from detectors.flags import DeclarationFlags
+from detectors.poisson import poisson_threshold
 from vhc_common.schemas import AlertEvent, AlertKind, DeclarationEvent, Evidence, Severity
 
-__all__ = ["ClusterDetector", "ClusterParams", "ClusterState", "poisson_threshold"]
+__all__ = ["ClusterDetector", "ClusterParams", "ClusterState"]
 
 DAY_MS = 86_400_000
-
-
-def poisson_threshold(lam: float, alpha: float) -> int:
-    """Smallest ``q`` with ``P(X >= q) < alpha`` for ``X ~ Poisson(lam)``."""
-    if lam < 0:
-        raise ValueError(f"lam must be >= 0, got {lam}")
-    if lam == 0:
-        return 1
-    term = math.exp(-lam)  # P(X = 0)
-    cdf = term
-    q = 1
-    while 1.0 - cdf >= alpha:  # 1 - cdf = P(X >= q)
-        term *= lam / q
-        cdf += term
-        q += 1
-    return q
 
 
 @dataclass(frozen=True, slots=True)

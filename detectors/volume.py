@@ -26,29 +26,17 @@ kind and the episode's first hour.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 
 from detectors.alerts import make_alert
 from detectors.counts import HOUR_MS
 from detectors.history import DAY_H, HourlyHistory
+from detectors.poisson import poisson_cdf
 from vhc_common.schemas import AlertEvent, AlertKind, Evidence, Severity
 
-__all__ = ["VolumeDetector", "VolumeParams", "VolumeState", "is_open", "poisson_cdf"]
+__all__ = ["VolumeDetector", "VolumeParams", "VolumeState", "is_open"]
 
 VIETNAM_UTC_OFFSET_MIN = 7 * 60
-
-
-def poisson_cdf(x: int, lam: float) -> float:
-    """``P(X <= x)`` for ``X ~ Poisson(lam)``."""
-    if x < 0:
-        return 0.0
-    term = math.exp(-lam)
-    total = term
-    for i in range(1, x + 1):
-        term *= lam / i
-        total += term
-    return min(1.0, total)
 
 
 def is_open(hour: int, opening_hours: tuple[str, ...] | None, utc_offset_min: int) -> bool:

@@ -9,7 +9,8 @@ import pytest
 from detectors.counts import HOUR_MS
 from detectors.flags import DeclarationFlags as F
 from detectors.history import HourlyHistory
-from detectors.volume import VolumeDetector, VolumeParams, VolumeState, is_open, poisson_cdf
+from detectors.poisson import poisson_cdf
+from detectors.volume import VolumeDetector, VolumeParams, VolumeState, is_open
 from vhc_common.schemas import AlertKind
 
 D0 = 20_000
