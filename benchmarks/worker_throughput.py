@@ -35,7 +35,7 @@ from pathlib import Path
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, free_port, log_tail
+from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, log_tail
 from vhc_common import redis_keys
 from vhc_common.kafka_admin import ensure_topics
 from vhc_common.topics import DECLARATIONS, topic_specs
@@ -146,10 +146,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vhc-bench-") as tmp:
         root = Path(tmp)
-        kafka = KafkaBroker(name="kafka", log_path=root / "kafka.log", port=free_port(),
-                            controller_port=free_port(), data_dir=root / "kafka")
-        cache = RedisServer(name="redis", log_path=root / "redis.log", port=free_port(),
-                            data_dir=root / "redis")
+        kafka = KafkaBroker.on_free_ports("kafka", root)
+        cache = RedisServer.on_free_port("redis", root)
         kafka.start()
         cache.start()
         try:

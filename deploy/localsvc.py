@@ -181,6 +181,12 @@ class KafkaBroker(ManagedProcess):
     data_dir: Path = Path(".run/kafka")
     heap: str = "768m"
 
+    @classmethod
+    def on_free_ports(cls, name: str, directory: Path) -> KafkaBroker:
+        """A broker on free ports, its data in ``directory/name``, log ``directory/name.log``."""
+        return cls(name=name, log_path=directory / f"{name}.log", port=free_port(),
+                   controller_port=free_port(), data_dir=directory / name)
+
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
@@ -294,6 +300,12 @@ class RedisServer(ManagedProcess):
 
     port: int = 6379
     data_dir: Path = Path(".run/redis")
+
+    @classmethod
+    def on_free_port(cls, name: str, directory: Path) -> RedisServer:
+        """A redis-server on a free port, data in ``directory/name``, log ``name.log``."""
+        return cls(name=name, log_path=directory / f"{name}.log", port=free_port(),
+                   data_dir=directory / name)
 
     @property
     def url(self) -> str:

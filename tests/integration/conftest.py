@@ -34,8 +34,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def kafka(run_dir: Path) -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(name="kafka", log_path=run_dir / "kafka.log", port=free_port(),
-                         controller_port=free_port(), data_dir=run_dir / "kafka")
+    broker = KafkaBroker.on_free_ports("kafka", run_dir)
     broker.start()
     yield broker
     broker.stop()
@@ -43,8 +42,7 @@ def kafka(run_dir: Path) -> Iterator[KafkaBroker]:
 
 @pytest.fixture(scope="session")
 def redis_server(run_dir: Path) -> Iterator[RedisServer]:
-    server = RedisServer(name="redis", log_path=run_dir / "redis.log", port=free_port(),
-                         data_dir=run_dir / "redis")
+    server = RedisServer.on_free_port("redis", run_dir)
     server.start()
     yield server
     server.stop()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from deploy.localsvc import KafkaBroker, RedisServer, free_port
+from deploy.localsvc import KafkaBroker, RedisServer
 from tests.integration.conftest import Api, service_env, start_api
 
 pytestmark = pytest.mark.integration
@@ -19,8 +19,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def own_broker(run_dir: Path) -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(name="kafka-b", log_path=run_dir / "kafka-b.log", port=free_port(),
-                         controller_port=free_port(), data_dir=run_dir / "kafka-b")
+    broker = KafkaBroker.on_free_ports("kafka-b", run_dir)
     broker.start()
     yield broker
     broker.stop()

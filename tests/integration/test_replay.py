@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, free_port
+from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer
 from tests.integration.conftest import Api, service_env, start_api, start_worker
 
 pytestmark = pytest.mark.integration
@@ -41,8 +41,7 @@ CP = "RP-MARKET"
 
 @pytest.fixture
 def replay_system(run_dir: Path, redis_server: RedisServer) -> Iterator[Api]:
-    broker = KafkaBroker(name="kafka-r", log_path=run_dir / "kafka-r.log", port=free_port(),
-                         controller_port=free_port(), data_dir=run_dir / "kafka-r")
+    broker = KafkaBroker.on_free_ports("kafka-r", run_dir)
     broker.start()
     env = service_env(broker, redis_server, run_dir,
                       VHC_REDIS_URL=redis_server.url.rsplit("/", 1)[0] + "/1",

@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from deploy.localsvc import RedisServer, free_port
+from deploy.localsvc import RedisServer
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root: Path = tmp_path_factory.mktemp("streams-redis")
-    server = RedisServer(name="redis", log_path=root / "redis.log", port=free_port(),
-                         data_dir=root)
+    server = RedisServer.on_free_port("redis", root)
     server.start()
     yield server.url
     server.stop()
