@@ -231,8 +231,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 before, _ = clock.observe(
                     partition, max(int(e.scanned_at.timestamp() * 1000) for _, e in pairs),
                     max(int(e.received_at.timestamp() * 1000) for _, e in pairs))
-                clock.add_members(partition, {e.checkpoint_id for _, e in pairs})
-                detection.on_partition(pairs, members=clock.members(partition), info=info,
+                members = clock.add_members(partition, {e.checkpoint_id for _, e in pairs})
+                detection.on_partition(pairs, members=members, info=info,
                                        outbreak=models.outbreak, stream_time_ms=before,
                                        result=result)
             await emit(result.alerts)

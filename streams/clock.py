@@ -87,7 +87,10 @@ class StreamClock:
         raw = self._table.get(self._member_keys[partition])
         return set(json.loads(raw)) if raw else set()
 
-    def add_members(self, partition: int, checkpoint_ids: set[str]) -> None:
+    def add_members(self, partition: int, checkpoint_ids: set[str]) -> set[str]:
+        """Record checkpoints seen on ``partition``; returns all of them."""
         known = self.members(partition)
         if not checkpoint_ids <= known:
-            self._table[self._member_keys[partition]] = json.dumps(sorted(known | checkpoint_ids))
+            known |= checkpoint_ids
+            self._table[self._member_keys[partition]] = json.dumps(sorted(known))
+        return known

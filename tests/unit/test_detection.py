@@ -106,8 +106,8 @@ class TestStreamClock:
 
     def test_members(self) -> None:
         clock = StreamClock({}, partitions=2)
-        clock.add_members(1, {"B", "A"})
-        clock.add_members(1, {"A", "C"})
+        assert clock.add_members(1, {"B", "A"}) == {"A", "B"}
+        assert clock.add_members(1, {"A", "C"}) == {"A", "B", "C"}
         assert clock.members(1) == {"A", "B", "C"} and clock.members(0) == set()
 
     def test_bad_lags_are_refused(self) -> None:
