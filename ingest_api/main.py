@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import uvicorn
+from aiokafka.errors import KafkaError as AioKafkaError
 from fastapi import FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -103,13 +104,15 @@ async def _prepare_kafka(settings: ApiSettings, checkpoints: CheckpointStore,
     while True:
         try:
             await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, specs)
-            registry = await asyncio.to_thread(read_registry, settings.kafka_bootstrap)
+            registry = await read_registry(
+                settings.kafka_bootstrap,
+                partitions=next(s.partitions for s in specs if s.name == CHECKPOINTS))
             restored = await checkpoints.restore(registry)
             log.info("registry: %d checkpoints on %s, %d restored into Redis",
                      len(registry), CHECKPOINTS, restored)
             synced.set()
             return
-        except (KafkaUnavailableError, KafkaError, StoreUnavailableError) as exc:
+        except (KafkaUnavailableError, KafkaError, AioKafkaError, StoreUnavailableError) as exc:
             log.warning("Kafka/registry not ready yet, retrying in 2 s: %s", exc)
             await asyncio.sleep(2)
 

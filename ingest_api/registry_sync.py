@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from vhc_common.kafka_replay import replay_topic
 from vhc_common.schemas import CheckpointEvent
 from vhc_common.topics import CHECKPOINTS
 
@@ -21,32 +21,17 @@ __all__ = ["read_registry"]
 log = logging.getLogger(__name__)
 
 
-def read_registry(bootstrap: str, *, timeout_s: float = 30.0) -> list[CheckpointEvent]:
-    """The newest record of every checkpoint on the topic (blocking: run in a thread)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False,
-                             group_id=None, client_id="vhc-registry-sync",
-                             request_timeout_ms=int(timeout_s * 1000))
-    try:
-        partitions = consumer.partitions_for_topic(CHECKPOINTS) or set()
-        tps = [TopicPartition(CHECKPOINTS, p) for p in sorted(partitions)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        latest: dict[str, CheckpointEvent] = {}
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            for tp, records in consumer.poll(timeout_ms=1000).items():
-                for record in records:
-                    if record.value is None:
-                        continue
-                    try:
-                        event = CheckpointEvent.model_validate_json(record.value)
-                    except ValidationError as exc:
-                        log.error("skipping bad registry record %s[%d]@%d: %s", tp.topic,
-                                  tp.partition, record.offset, exc)
-                        continue
-                    latest[event.checkpoint_id] = event
-        return list(latest.values())
-    finally:
-        consumer.close()
+async def read_registry(bootstrap: str, *, partitions: int) -> list[CheckpointEvent]:
+    """The newest record of every checkpoint on the topic."""
+    latest: dict[str, CheckpointEvent] = {}
+
+    async def keep(value: bytes) -> None:
+        try:
+            event = CheckpointEvent.model_validate_json(value)
+        except ValidationError as exc:
+            log.error("skipping a bad %s record: %s", CHECKPOINTS, exc)
+            return
+        latest[event.checkpoint_id] = event
+
+    await replay_topic(bootstrap, CHECKPOINTS, partitions, keep)
+    return list(latest.values())

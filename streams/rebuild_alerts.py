@@ -11,42 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from streams.config import WorkerSettings
 from vhc_common.alert_view import AlertView
+from vhc_common.kafka_replay import replay_topic
 from vhc_common.schemas import AlertEvent, AlertStatusEvent
 from vhc_common.topics import ALERT_STATUS, ALERTS, topic_specs
 
 __all__ = ["rebuild"]
 
 log = logging.getLogger("vhc.rebuild_alerts")
-
-
-async def _replay(bootstrap: str, topic: str, partitions: int,
-                  handle: Callable[[bytes], Awaitable[None]]) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        seen = 0
-        while any([await consumer.position(tp) < end[tp] for tp in tps]):
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                for record in records:
-                    if record.value is not None:
-                        await handle(record.value)
-                        seen += 1
-        return seen
-    finally:
-        await consumer.stop()
 
 
 async def rebuild(settings: WorkerSettings) -> tuple[int, int, int]:
@@ -75,8 +52,8 @@ async def rebuild(settings: WorkerSettings) -> tuple[int, int, int]:
                                              [dict(h) for h in change.history])
 
     try:
-        read = await _replay(settings.kafka_bootstrap, ALERTS, specs[ALERTS], alert)
-        await _replay(settings.kafka_bootstrap, ALERT_STATUS, specs[ALERT_STATUS], status)
+        read = await replay_topic(settings.kafka_bootstrap, ALERTS, specs[ALERTS], alert)
+        await replay_topic(settings.kafka_bootstrap, ALERT_STATUS, specs[ALERT_STATUS], status)
     finally:
         await redis.aclose()
     return read, added, applied

@@ -1,0 +1,34 @@
+"""Reading a topic from its beginning to its end (rebuilding a view from its source)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+__all__ = ["replay_topic"]
+
+
+async def replay_topic(bootstrap: str, topic: str, partitions: int,
+                       handle: Callable[[bytes], Awaitable[None]]) -> int:
+    """Call ``handle`` with every non-tombstone value present when the call starts, in
+    offset order per partition; returns how many. No consumer group, nothing committed.
+    ``partitions`` comes from our own topic specs (``vhc_common.topics``)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        seen = 0
+        while any([await consumer.position(tp) < end[tp] for tp in tps]):
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for record in records:
+                    if record.value is not None:
+                        await handle(record.value)
+                        seen += 1
+        return seen
+    finally:
+        await consumer.stop()
