@@ -213,7 +213,9 @@ class KafkaBroker(ManagedProcess):
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=true",
+            # Topics are created by vhc-watch itself, with their partitions and retention;
+            # an early metadata request must not create one with the broker's defaults.
+            "auto.create.topics.enable=false",
             # Personal data is bounded by retention: 21 days unless a topic says otherwise.
             "log.retention.hours=504",
             "",

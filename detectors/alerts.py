@@ -9,20 +9,16 @@ once however often it is emitted.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 
 from vhc_common.schemas import AlertEvent, AlertKind, Evidence, Severity, Summary
+from vhc_common.timebase import ms_to_datetime
 
-__all__ = ["alert_id", "make_alert", "ms_to_datetime"]
+__all__ = ["alert_id", "make_alert"]
 
 
 def alert_id(kind: AlertKind, *condition: object) -> str:
     material = "|".join([kind.value, *map(str, condition)]).encode()
     return f"{kind.value}-{hashlib.sha256(material).hexdigest()[:24]}"
-
-
-def ms_to_datetime(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
 
 
 def make_alert(

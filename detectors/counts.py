@@ -4,9 +4,12 @@ Model
 -----
 A checkpoint's recent declarations are kept in *hour buckets*: bucket ``h`` holds every
 counted declaration whose ``scanned_at`` lies in ``[h * 3600 s, (h + 1) * 3600 s)``, as
-``declaration key -> (scanned_at in ms, flags)``. The declaration key is a 64-bit digest
-of ``declaration_id``, so adding the same declaration twice changes nothing: counting is
-idempotent, which makes at-least-once processing (replays after a crash) exact.
+``declaration key -> (scanned_at in ms, flags, input offset)``. The declaration key is a
+64-bit digest of ``declaration_id``, so adding the same declaration twice changes nothing:
+counting is idempotent, which makes at-least-once processing (replays after a crash)
+exact. The input offset that first counted it tells the two kinds of repeat apart: the
+*same record* again (a replay after a crash, which the detectors may still need) and
+*another record* of the same declaration (a retried publish: a duplicate everywhere).
 
 A window of length ``W`` ending at ``t`` counts the declarations with
 ``t - W < scanned_at``; declarations stamped slightly after ``t`` (front-end clock skew,
@@ -27,14 +30,17 @@ import hashlib
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from uuid import UUID
 
 from detectors.errors import StateDecodeError
 from detectors.flags import DeclarationFlags
+from vhc_common.timebase import HOUR_MS, hour_of
 
 __all__ = [
     "DEFAULT_HORIZON_MS",
     "HOUR_MS",
+    "AddOutcome",
     "CountedDeclaration",
     "HourBucket",
     "WindowCounts",
@@ -44,19 +50,14 @@ __all__ = [
     "window_counts",
 ]
 
-HOUR_MS = 3_600_000
 DEFAULT_HORIZON_MS = 25 * HOUR_MS
-_ENTRY = struct.Struct("<QqB")
-_VERSION = 1
+_ENTRY = struct.Struct("<QqBq")
+_VERSION = 2
 
 
 def declaration_key(declaration_id: UUID) -> int:
     """A 64-bit digest of the declaration id (hashed, so non-random UUID forms spread too)."""
     return int.from_bytes(hashlib.blake2b(declaration_id.bytes, digest_size=8).digest(), "big")
-
-
-def hour_of(epoch_ms: int) -> int:
-    return epoch_ms // HOUR_MS
 
 
 def hours_overlapping(*, end_ms: int, window_ms: int) -> range:
@@ -71,11 +72,22 @@ def hours_overlapping(*, end_ms: int, window_ms: int) -> range:
 
 @dataclass(frozen=True, slots=True)
 class CountedDeclaration:
-    """A declaration as the counts see it."""
+    """A declaration as the counts see it, with the input offset of its record."""
 
     key: int
     scanned_at_ms: int
     flags: DeclarationFlags
+    offset: int = -1
+
+
+class AddOutcome(Enum):
+    """What adding a declaration to a bucket found."""
+
+    COUNTED = "counted"
+    #: the same record again (same input offset): a replay, counted already
+    REPLAYED = "replayed"
+    #: another record of a declaration counted already: a duplicate
+    DUPLICATE = "duplicate"
 
 
 class HourBucket:
@@ -88,31 +100,33 @@ class HourBucket:
 
     __slots__ = ("entries", "hour")
 
-    def __init__(self, hour: int, entries: dict[int, tuple[int, int]] | None = None) -> None:
+    def __init__(self, hour: int,
+                 entries: dict[int, tuple[int, int, int]] | None = None) -> None:
         self.hour = hour
-        self.entries: dict[int, tuple[int, int]] = entries if entries is not None else {}
+        self.entries: dict[int, tuple[int, int, int]] = entries if entries is not None else {}
 
-    def add(self, item: CountedDeclaration) -> bool:
-        """Count ``item``; ``False`` (and no change) if it was already counted."""
+    def add(self, item: CountedDeclaration) -> AddOutcome:
+        """Count ``item`` unless it is counted already (then nothing changes)."""
         if hour_of(item.scanned_at_ms) != self.hour:
             raise ValueError(
                 f"declaration at {item.scanned_at_ms} ms is not in hour {self.hour}"
             )
-        if item.key in self.entries:
-            return False
-        self.entries[item.key] = (item.scanned_at_ms, int(item.flags))
-        return True
+        known = self.entries.get(item.key)
+        if known is not None:
+            return AddOutcome.REPLAYED if known[2] == item.offset else AddOutcome.DUPLICATE
+        self.entries[item.key] = (item.scanned_at_ms, int(item.flags), item.offset)
+        return AddOutcome.COUNTED
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         """``(scanned_at_ms, flags)`` of every counted declaration."""
-        return iter(self.entries.values())
+        return ((ts, fl) for ts, fl, _ in self.entries.values())
 
     def encode(self) -> bytes:
         parts = [bytes([_VERSION])]
-        parts.extend(_ENTRY.pack(k, ts, fl) for k, (ts, fl) in self.entries.items())
+        parts.extend(_ENTRY.pack(k, ts, fl, off) for k, (ts, fl, off) in self.entries.items())
         return b"".join(parts)
 
     @classmethod
@@ -124,7 +138,8 @@ class HourBucket:
                 f"hour bucket {hour}: version {data[0]}, {len(data)} bytes; "
                 f"expected version {_VERSION} and 1 + n * {_ENTRY.size} bytes"
             )
-        entries = {k: (ts, fl) for k, ts, fl in _ENTRY.iter_unpack(memoryview(data)[1:])}
+        entries = {k: (ts, fl, off)
+                   for k, ts, fl, off in _ENTRY.iter_unpack(memoryview(data)[1:])}
         return cls(hour, entries)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from detectors.alerts import make_alert
 from detectors.flags import DeclarationFlags as F
 from vhc_common.schemas import AlertEvent, AlertKind, DeclarationEvent, Evidence, Severity
+from vhc_common.timebase import to_ms
 
 __all__ = ["declaration_alert"]
 
@@ -83,7 +84,7 @@ def declaration_alert(
     if not kinds:
         return None
     kind = kinds[0]
-    scanned_at_ms = int(declaration.scanned_at.timestamp() * 1000)
+    scanned_at_ms = to_ms(declaration.scanned_at)
     vi, en = _TEXT[kind]
     values = {
         "cp": declaration.checkpoint_id,

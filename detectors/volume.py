@@ -1,95 +1,178 @@
-"""``volume_surge`` and ``checkpoint_silent``: a checkpoint's traffic far above, or far below
-(or at zero), what it normally sees at that hour while it is open.
+"""``volume_surge`` and ``checkpoint_silent``: a checkpoint's traffic far above what it
+normally sees at that hour, or stopped while it is normally busy.
 
-Rule
-----
-For each closed event-time hour ``h`` in which the checkpoint is open, the expected count
-is the mean of its totals at the same hour of the day on the previous ``baseline_days``
-days (traffic follows the time of day; a market at 07:00 is not an office at 07:00):
+Baseline: like hours of like days
+---------------------------------
+The expected count of an event-time hour ``h`` comes from the same local hour on *like
+days* in the last ``lookback_days`` (21): days of the same type, by default Monday to
+Friday, Saturday, Sunday. A Monday morning is compared with other weekday mornings, never
+with a Sunday's zeros, and an office closed every weekend expects nothing on Saturday.
+With ``S`` declarations over ``K`` like hours, the predictive distribution of the hour's
+count is a negative binomial (a Poisson rate learned from ``K`` hours, Jeffreys prior,
+times a day-level variation with squared coefficient ``phi``):
 
-    expected = mean(n_{h - 24 j}, j = 1..baseline_days),   X ~ Poisson(max(expected, 0.5))
+    mean = (S + 1/2) / K,   size = 1 / (1 / (S + 1/2) + phi)
 
-* surge:  n_h >= surge_min_ratio * expected  and  P(X >= n_h) < alpha;
-* silent: expected >= silent_min_expected   and  P(X <= n_h) < alpha
-  (at alpha = 0.001, zero declarations is "silent" from an expected 6.9 an hour).
+``phi``, the extra-Poisson variation of whole days, is estimated from the like days' daily
+totals and shrunk towards ``dispersion_prior`` (0.05, days varying by about 22 %), never
+below ``dispersion_floor``. Hours that raised an alert (a surge, an alerted silence) are
+left out of later baselines.
 
-Hours outside ``opening_hours`` (local time, ``utc_offset_min``, Vietnam UTC+7 by default)
-are not judged: an office is meant to be silent at night. ``None`` means always open.
+Surge (judged when an hour closes)
+----------------------------------
+``n >= surge_min_ratio * S/K`` (2x), ``S/K >= surge_min_expected`` (the hour is normally
+used), and ``P(X >= n) <= a`` with ``a = budget / 24``: a checkpoint is looked at 24 times
+a day, so a per-look level of ``budget / 24`` keeps the surges of ordinary days within the
+daily budget (Bonferroni; looks at different hours are nearly independent).
 
-Cold start: silent until ``baseline_days`` full days of history exist before the hour.
+Silence (judged every quarter of an hour)
+-----------------------------------------
+A silence is a *gap*: no declaration since the last one, at ``t0``. Its expected count
+``E`` sums the like-hour means over the gap (``[t0, now - grace]``), skipping hours the
+checkpoint is not open: outside registered opening hours, or, without registered hours,
+hours that saw nobody in the like hours, or at the same hour of the week one (and two)
+weeks before (a market closed on Mondays learns it). The chance of a gap at least that
+empty, allowing for the uncertain rate and the day-level variation, is
 
-One condition, one alert: consecutive alarming open hours of one kind form an episode;
-closed hours do not end it, a normal open hour does. Ids derive from the checkpoint, the
-kind and the episode's first hour.
+    P0 = (1 + E / size)^(-size)
+
+A gap can start after any declaration, so the looks are the ``N`` declarations of a day:
+the silence is alerted when ``N * P0 <= budget`` (a union bound over gap starts, the
+scan-statistic view of waiting times) and ``E >= silence_min_expected``. A busy checkpoint
+is thus flagged soon after it stops (at 30 an hour in well under an hour), a quiet one
+only after hours, and a checkpoint's nights and closed days are never "silent".
+
+Budgets are ``*_budget_per_100_days`` false alarms per 100 checkpoint-days of ordinary
+traffic (0.2 each by default; see ``detectors.base``).
+
+Cold start: nothing is judged until ``min_history_days`` (7) of history lie before the
+hour, and a day type with no like day yet (the first Saturday) is not judged.
+
+One condition, one alert: a surge episode is a run of alarming hours (an hour next to an
+alarming hour raises nothing); a silence is alerted once per gap (its id derives from the
+checkpoint and ``t0``); a declaration ends it.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any, Self
 
 from detectors.alerts import make_alert
-from detectors.counts import HOUR_MS
-from detectors.history import DAY_H, HourlyHistory
-from detectors.poisson import poisson_cdf
+from detectors.base import DEFAULT_BUDGET_PER_100_DAYS, Case, Subject
+from detectors.series import QUARTER_MS, HourlySeries
 from vhc_common.schemas import AlertEvent, AlertKind, Evidence, Severity
+from vhc_common.timebase import (
+    DAY_H,
+    HOUR_MS,
+    LOCAL_UTC_OFFSET_MIN,
+    MINUTE_MS,
+    local_day_of_hour,
+    local_weekday,
+)
 
-__all__ = ["VolumeDetector", "VolumeParams", "VolumeState", "is_open"]
+__all__ = ["Baseline", "VolumeDetector", "VolumeParams", "VolumeState"]
 
-VIETNAM_UTC_OFFSET_MIN = 7 * 60
-
-
-def is_open(hour: int, opening_hours: tuple[str, ...] | None, utc_offset_min: int) -> bool:
-    """Whether the whole event-time hour ``hour`` lies inside an opening interval."""
-    if opening_hours is None:
-        return True
-    start_min = (hour * 60 + utc_offset_min) % (24 * 60)
-    end_min = start_min + 60
-    for interval in opening_hours:
-        a, b = interval.split("-")
-        open_min = int(a[:2]) * 60 + int(a[3:])
-        close_min = int(b[:2]) * 60 + int(b[3:])
-        if open_min <= start_min and end_min <= close_min:
-            return True
-    return False
+WEEKDAYS_SAT_SUN: tuple[tuple[int, ...], ...] = ((0, 1, 2, 3, 4), (5,), (6,))
 
 
 @dataclass(frozen=True, slots=True)
 class VolumeParams:
-    baseline_days: int = 7
-    alpha: float = 0.001
-    surge_min_ratio: float = 2.0
-    silent_min_expected: float = 5.0
-    utc_offset_min: int = VIETNAM_UTC_OFFSET_MIN
+    lookback_days: int = 21
+    min_history_days: int = 7
+    day_types: tuple[tuple[int, ...], ...] = WEEKDAYS_SAT_SUN
+    surge_budget_per_100_days: float = DEFAULT_BUDGET_PER_100_DAYS
+    silence_budget_per_100_days: float = DEFAULT_BUDGET_PER_100_DAYS
+    surge_ratio: float = 4.0
+    surge_memory_hours: int = 48
+    surge_min_expected: float = 1.0
+    min_like_days: int = 3
+    silence_min_expected: float = 3.0
+    dispersion_prior: float = 0.05
+    dispersion_floor: float = 0.01
+    dispersion_prior_days: float = 5.0
     grace_s: int = 300
+    utc_offset_min: int = LOCAL_UTC_OFFSET_MIN
 
     def __post_init__(self) -> None:
-        if not 1 <= self.baseline_days <= 28:
-            raise ValueError(f"baseline_days must be within 1..28, got {self.baseline_days}")
-        if not 0 < self.alpha < 0.5:
-            raise ValueError(f"alpha must be within (0, 0.5), got {self.alpha}")
-        if self.surge_min_ratio <= 1:
-            raise ValueError(f"surge_min_ratio must be > 1, got {self.surge_min_ratio}")
-        if self.silent_min_expected <= 0:
+        if not 7 <= self.lookback_days <= 28:
+            raise ValueError(f"lookback_days must be within 7..28, got {self.lookback_days}")
+        if not 1 <= self.min_history_days <= self.lookback_days:
             raise ValueError(
-                f"silent_min_expected must be > 0, got {self.silent_min_expected}")
+                f"min_history_days must be within 1..lookback_days, got {self.min_history_days}")
+        if sorted(d for t in self.day_types for d in t) != list(range(7)):
+            raise ValueError(f"day_types must cover each weekday 0..6 once, got {self.day_types}")
+        for name in ("surge_budget_per_100_days", "silence_budget_per_100_days"):
+            if not 0 < getattr(self, name) <= 100:
+                raise ValueError(f"{name} must be within (0, 100], got {getattr(self, name)}")
+        if self.surge_ratio <= 1:
+            raise ValueError(f"surge_ratio must be > 1, got {self.surge_ratio}")
+        if not 1 <= self.surge_memory_hours <= 7 * DAY_H:
+            raise ValueError(
+                f"surge_memory_hours must be within 1..168, got {self.surge_memory_hours}")
+        if self.silence_min_expected <= 0:
+            raise ValueError(
+                f"silence_min_expected must be > 0, got {self.silence_min_expected}")
+        if not 0 <= self.dispersion_floor <= self.dispersion_prior <= 1:
+            raise ValueError("need 0 <= dispersion_floor <= dispersion_prior <= 1, got "
+                             f"{self.dispersion_floor}, {self.dispersion_prior}")
+        if not 0 <= self.grace_s <= 86_400:
+            raise ValueError(f"grace_s must be within 0..86400, got {self.grace_s}")
 
 
 @dataclass(slots=True)
 class VolumeState:
-    evaluated_hour: int | None = None
-    surge_episode: int | None = None
-    silent_episode: int | None = None
+    last_ms: int | None = None
+    #: the gap start (``last_ms``) of the silence alerted last
+    silent_since_ms: int | None = None
+    #: alerted silences ``[start_ms, end_ms]`` (end 0 while the gap lasts) and surge
+    #: hours: left out of later baselines
+    quiet_spans: list[list[int]] = field(default_factory=list)
+    surge_hours: list[int] = field(default_factory=list)
+    #: day-level dispersion cached for one local day: ``[day, phi]``
+    phi_cache: list[float] = field(default_factory=list)
+    #: expected declarations of the hours judged recently (the surge CUSUM's input)
+    expected: dict[int, float] = field(default_factory=dict)
+    #: declarations per local day (a day with none was closed: never a like day)
+    day_totals: dict[int, int] = field(default_factory=dict)
 
-    def encode(self) -> str:
-        return json.dumps([self.evaluated_hour, self.surge_episode, self.silent_episode])
+    def to_json(self) -> Any:
+        return [self.last_ms, self.silent_since_ms, self.quiet_spans, self.surge_hours,
+                self.phi_cache, {str(h): e for h, e in self.expected.items()},
+                {str(d): n for d, n in self.day_totals.items()}]
 
     @classmethod
-    def decode(cls, data: str | None) -> VolumeState:
-        if not data:
+    def from_json(cls, raw: Any) -> Self:
+        if not raw:
             return cls()
-        evaluated, surge, silent = json.loads(data)
-        return cls(evaluated, surge, silent)
+        last, silent, spans, surges, phi, expected, days = raw
+        return cls(last, silent, [list(s) for s in spans], list(surges), list(phi),
+                   {int(h): float(e) for h, e in expected.items()},
+                   {int(d): int(n) for d, n in days.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """The like-hours baseline of one hour: ``S`` declarations over ``K`` like hours
+    (``K`` may be fractional when other days' hours are borrowed)."""
+
+    total: float
+    hours: float
+    phi: float
+
+    @property
+    def mean(self) -> float:
+        """The point estimate ``S / K``."""
+        return self.total / self.hours
+
+    @property
+    def predictive_mean(self) -> float:
+        return (self.total + 0.5) / self.hours
+
+    @property
+    def size(self) -> float:
+        return 1.0 / (1.0 / (self.total + 0.5) + self.phi)
 
 
 class VolumeDetector:
@@ -97,99 +180,297 @@ class VolumeDetector:
 
     def __init__(self, params: VolumeParams | None = None) -> None:
         self.params = params or VolumeParams()
+        self._type_of = {d: i for i, group in enumerate(self.params.day_types) for d in group}
+        # Lorden: a likelihood-ratio CUSUM alarms falsely at most once in e^H looks; 24 a day.
+        self._surge_threshold = math.log(DAY_H * 100 / self.params.surge_budget_per_100_days)
+        self._silence_budget = self.params.silence_budget_per_100_days / 100
 
     @staticmethod
     def initial_state() -> VolumeState:
         return VolumeState()
 
-    def expected(self, history: HourlyHistory, hour: int) -> float | None:
-        """Same-hour mean over the baseline days, or ``None`` without a full baseline."""
-        days = self.params.baseline_days
-        if history.first_hour is None or history.first_hour > hour - DAY_H * days:
-            return None
-        return sum(history.at(hour - DAY_H * j)[0] for j in range(1, days + 1)) / days
+    # -------------------------------------------------------------- baselines
 
-    def advance(
-        self,
-        state: VolumeState,
-        history: HourlyHistory,
-        *,
-        now_ms: int,
-        checkpoint_id: str,
-        opening_hours: tuple[str, ...] | None,
-        ward_code: str | None = None,
-    ) -> list[AlertEvent]:
-        """Judge every open hour that stream time ``now_ms`` has closed since the last call."""
-        if history.first_hour is None:
+    def armed(self, series: HourlySeries, hour: int) -> bool:
+        return series.age_hours(hour) >= self.params.min_history_days * DAY_H
+
+    def like_days(self, series: HourlySeries, hour: int, state: VolumeState) -> list[int]:
+        """How many days back (``j``) the like hours of ``hour`` are: the same local time on
+        days of the same type, within history, leaving out hours that raised an alert."""
+        if series.first_hour is None:
             return []
-        closed_through = (now_ms - self.params.grace_s * 1000) // HOUR_MS - 1
-        start = (history.first_hour if state.evaluated_hour is None
-                 else state.evaluated_hour + 1)
-        alerts: list[AlertEvent] = []
-        for hour in range(max(start, closed_through - 2 * DAY_H), closed_through + 1):
-            state.evaluated_hour = hour
-            if not is_open(hour, opening_hours, self.params.utc_offset_min):
-                continue
-            alert = self._judge(state, history, hour, now_ms, checkpoint_id, ward_code)
-            if alert is not None:
-                alerts.append(alert)
-        return alerts
+        offset = self.params.utc_offset_min
+        kind = self._type_of[local_weekday(hour, offset)]
+        day = local_day_of_hour(hour, offset)
+        out = []
+        for j in range(1, self.params.lookback_days + 1):
+            h = hour - DAY_H * j
+            if h < series.first_hour:
+                break
+            if (self._type_of[local_weekday(h, offset)] == kind
+                    and state.day_totals.get(day - j, 0) > 0 and not _anomalous(state, h)):
+                out.append(j)
+        return out
 
-    def _judge(self, state: VolumeState, history: HourlyHistory, hour: int, now_ms: int,
-               checkpoint_id: str, ward_code: str | None) -> AlertEvent | None:
-        p = self.params
-        expected = self.expected(history, hour)
-        if expected is None:
+    def like_hours(self, series: HourlySeries, hour: int, state: VolumeState) -> list[int]:
+        return [hour - DAY_H * j for j in self.like_days(series, hour, state)]
+
+    def baseline(self, series: HourlySeries, hour: int, state: VolumeState) -> Baseline | None:
+        like = self.like_hours(series, hour, state)
+        if not like:
             return None
-        observed = history.at(hour)[0]
-        lam = max(expected, 0.5)
-        surge = observed >= p.surge_min_ratio * expected and (
-            1.0 - poisson_cdf(observed - 1, lam) < p.alpha)
-        silent = expected >= p.silent_min_expected and poisson_cdf(observed, lam) < p.alpha
-        alert = None
-        if surge and state.surge_episode is None:
-            state.surge_episode = hour
-            alert = self._alert(AlertKind.VOLUME_SURGE, hour, now_ms, checkpoint_id,
-                                ward_code, observed, expected)
-        if silent and state.silent_episode is None:
-            state.silent_episode = hour
-            alert = self._alert(AlertKind.CHECKPOINT_SILENT, hour, now_ms, checkpoint_id,
-                                ward_code, observed, expected)
-        if not surge:
-            state.surge_episode = None
-        if not silent:
-            state.silent_episode = None
-        return alert
+        return Baseline(float(sum(series.total(h) for h in like)), float(len(like)),
+                        self.dispersion(series, hour, state))
 
-    def _alert(self, kind: AlertKind, hour: int, now_ms: int, checkpoint_id: str,
-               ward_code: str | None, observed: int, expected: float) -> AlertEvent:
+    def pooled_baseline(self, series: HourlySeries, hour: int,
+                        state: VolumeState) -> Baseline | None:
+        """The like-hours baseline, topped up to ``min_like_days`` with the same hour on days
+        of other types, each scaled by the ratio of the day type's level to that day's
+        total (a Saturday judged against one earlier Saturday borrows the shape of the
+        weekdays, at the Saturday level)."""
         p = self.params
-        local_hour = ((hour * 60 + p.utc_offset_min) // 60) % 24
-        if kind is AlertKind.VOLUME_SURGE:
-            vi = (f"Lượng khai báo tại {checkpoint_id} tăng đột biến: {observed} trong giờ "
-                  f"{local_hour:02d}:00 (thường {expected:.1f})")
-            en = (f"Declarations at {checkpoint_id} surged: {observed} in the {local_hour:02d}:00 "
-                  f"hour (usually {expected:.1f})")
-        else:
-            vi = (f"Điểm kiểm soát {checkpoint_id} gần như không có khai báo: {observed} trong "
-                  f"giờ {local_hour:02d}:00 khi đang mở cửa (thường {expected:.1f})")
-            en = (f"Checkpoint {checkpoint_id} went quiet: {observed} declarations in the "
-                  f"{local_hour:02d}:00 hour while open (usually {expected:.1f})")
+        same = self.like_days(series, hour, state)
+        if not same:
+            return None
+        total = float(sum(series.total(hour - DAY_H * j) for j in same))
+        weight = float(len(same))
+        if len(same) < p.min_like_days:
+            offset = p.utc_offset_min
+            today = local_day_of_hour(hour, offset)
+            day_total = {j: state.day_totals.get(today - j, 0)
+                         for j in range(1, p.lookback_days + 1)}
+            level = sum(day_total[j] for j in same) / len(same)
+            others = [j for j in range(1, p.lookback_days + 1)
+                      if j not in same and hour - DAY_H * j >= (series.first_hour or hour)
+                      and day_total[j] > 0 and not _anomalous(state, hour - DAY_H * j)
+                      and self._type_of[local_weekday(hour - DAY_H * j, offset)]
+                      != self._type_of[local_weekday(hour, offset)]]
+            if others and level > 0:
+                w = (p.min_like_days - len(same)) / len(others)
+                total += w * sum(series.total(hour - DAY_H * j) * level / day_total[j]
+                                 for j in others)
+                weight += w * len(others)
+        return Baseline(total, weight, self.dispersion(series, hour, state))
+
+    def dispersion(self, series: HourlySeries, hour: int, state: VolumeState) -> float:
+        """Day-level extra-Poisson variation (squared coefficient of variation)."""
+        p = self.params
+        day = local_day_of_hour(hour, p.utc_offset_min)
+        if state.phi_cache and state.phi_cache[0] == day:
+            return state.phi_cache[1]
+        groups: dict[int, list[int]] = {}
+        first_full_day = (local_day_of_hour(series.first_hour, p.utc_offset_min) + 1
+                          if series.first_hour is not None else day)
+        for d in range(max(first_full_day, day - p.lookback_days), day):
+            total = state.day_totals.get(d, 0)
+            if total > 0:  # a closed day says nothing about variation
+                weekday = (d + 3) % 7  # 1970-01-01 was a Thursday
+                groups.setdefault(self._type_of[weekday], []).append(total)
+        weight = estimate = 0.0
+        for totals in groups.values():
+            n = len(totals)
+            mean = sum(totals) / n if n else 0.0
+            if n < 2 or mean <= 0:
+                continue
+            var = sum((t - mean) ** 2 for t in totals) / (n - 1)
+            estimate += (n - 1) * (var - mean) / mean**2
+            weight += n - 1
+        phi = ((estimate + p.dispersion_prior_days * p.dispersion_prior)
+               / (weight + p.dispersion_prior_days))
+        phi = max(p.dispersion_floor, phi)
+        state.phi_cache = [float(day), phi]
+        return phi
+
+    def expected_per_day(self, series: HourlySeries, hour: int, state: VolumeState) -> float:
+        """Declarations on a like day, on average (how many gaps a day can start)."""
+        first = hour - hour % DAY_H
+        return sum(b.mean for h in range(first, first + DAY_H)
+                   if (b := self.baseline(series, h, state)) is not None)
+
+    # -------------------------------------------------------------- the contract
+
+    def on_declaration(self, state: VolumeState, subject: Subject, case: Case) -> list[AlertEvent]:
+        day = local_day_of_hour(case.scanned_at_ms // HOUR_MS, self.params.utc_offset_min)
+        state.day_totals[day] = state.day_totals.get(day, 0) + 1
+        if state.last_ms is None or case.scanned_at_ms > state.last_ms:
+            if state.quiet_spans and state.quiet_spans[-1][1] == 0:
+                state.quiet_spans[-1][1] = case.scanned_at_ms  # the alerted gap ended
+            state.last_ms = case.scanned_at_ms
+        return []
+
+    def on_hour_closed(self, state: VolumeState, subject: Subject, hour: int, *, now_ms: int,
+                       late: bool) -> list[AlertEvent]:
+        """Judge ``hour`` for a surge (see the module doc)."""
+        p = self.params
+        _prune(state, hour - p.lookback_days * DAY_H - DAY_H)
+        series = subject.series
+        if subject.checkpoint_id is None or not self.armed(series, hour):
+            return []
+        schedule = subject.schedule_at(hour * HOUR_MS)
+        if schedule is not None and schedule.open_fraction(hour, p.utc_offset_min) == 0:
+            state.expected.pop(hour, None)
+            return []
+        base = self.pooled_baseline(series, hour, state)
+        if base is None:
+            state.expected.pop(hour, None)
+            return []
+        state.expected[hour] = round(base.mean, 4)
+        for old in [h for h in state.expected if h < hour - p.surge_memory_hours]:
+            del state.expected[old]
+        peak, alarm = self._surge_cusum(series, state, hour)
+        observed = series.total(hour)
+        if not alarm or base.mean < p.surge_min_expected:
+            return []
+        episode = any(abs(h - hour) == 1 for h in state.surge_hours)
+        if hour not in state.surge_hours:
+            state.surge_hours.append(hour)
+        if episode:
+            return []
+        return [self._surge_alert(subject, hour, now_ms, observed, base, peak)]
+
+    def _surge_cusum(self, series: HourlySeries, state: VolumeState,
+                     hour: int) -> tuple[float, bool]:
+        """The likelihood-ratio CUSUM for a ``surge_ratio``-fold rise, recomputed over the
+        last ``surge_memory_hours`` judged hours: ``(value at hour, alarm at hour)``."""
+        p = self.params
+        log_rho = math.log(p.surge_ratio)
+        s = 0.0
+        alarm = False
+        for h in range(hour - p.surge_memory_hours + 1, hour + 1):
+            expected = state.expected.get(h)
+            if expected is None:
+                continue
+            s = max(0.0, s + series.total(h) * log_rho - expected * (p.surge_ratio - 1))
+            alarm = s >= self._surge_threshold
+            if alarm and h < hour:
+                s = 0.0
+        return s, alarm
+
+    def on_clock(self, state: VolumeState, subject: Subject, *, now_ms: int) -> list[AlertEvent]:
+        """Judge the ongoing gap since the last declaration for a silence."""
+        p = self.params
+        if subject.checkpoint_id is None or state.last_ms is None:
+            return []
+        start, end = state.last_ms, now_ms - p.grace_s * 1000
+        if end <= start or state.silent_since_ms == start:
+            return []
+        series = subject.series
+        expected = weighted_hours = 0.0
+        for hour in range(start // HOUR_MS, (end - 1) // HOUR_MS + 1):
+            if not self.armed(series, hour) or not self._open(subject, state, hour):
+                continue
+            days = self.like_days(series, hour, state)
+            if not days:
+                continue
+            for q in range(hour * 4, hour * 4 + 4):
+                q0 = q * QUARTER_MS
+                share = (min(end, q0 + QUARTER_MS) - max(start, q0)) / QUARTER_MS
+                if share <= 0:
+                    continue
+                mean = sum(series.quarter(q - 4 * DAY_H * j) for j in days) / len(days)
+                expected += share * mean
+                weighted_hours += share * mean * len(days)
+        if expected < p.silence_min_expected:
+            return []
+        phi = self.dispersion(series, end // HOUR_MS, state)
+        size = 1.0 / (1.0 / (weighted_hours + 0.5) + phi)  # K_avg * E like-hour declarations
+        p_zero = (1.0 + expected / size) ** (-size)
+        per_day = self.expected_per_day(series, end // HOUR_MS, state)
+        if p_zero * max(per_day, 1.0) > self._silence_budget:
+            return []
+        state.silent_since_ms = start
+        state.quiet_spans.append([start, 0])
+        return [self._silent_alert(subject, start, end, now_ms, expected, p_zero, per_day)]
+
+    def _open(self, subject: Subject, state: VolumeState, hour: int) -> bool:
+        """Whether the checkpoint is meant to be open (registered) or usually is (learned)."""
+        p = self.params
+        schedule = subject.schedule_at(hour * HOUR_MS)
+        if schedule is not None:
+            return schedule.open_fraction(hour, p.utc_offset_min) > 0
+        series = subject.series
+        weeks_back = [hour - 7 * DAY_H * w for w in (1, 2)]
+        known = [h for h in weeks_back
+                 if series.first_hour is not None and h >= series.first_hour
+                 and not _anomalous(state, h)]
+        # Closed at this hour of the week in every recent week we know: closed then.
+        return not known or any(series.total(h) > 0 for h in known)
+
+    # -------------------------------------------------------------- alerts
+
+    def _surge_alert(self, subject: Subject, hour: int, now_ms: int, observed: int,
+                     base: Baseline, statistic: float) -> AlertEvent:
+        cp = subject.checkpoint_id
+        local = _local_clock(hour * HOUR_MS, self.params.utc_offset_min)
         return make_alert(
-            kind=kind,
-            condition=(checkpoint_id, hour),
+            kind=AlertKind.VOLUME_SURGE,
+            condition=(cp, hour),
             severity=Severity.WARNING,
             detected_at_ms=now_ms,
-            vi=vi,
-            en=en,
-            checkpoint_id=checkpoint_id,
-            ward_code=ward_code,
+            vi=f"Lượng khai báo tại {subject.place} tăng đột biến: {observed} trong giờ "
+               f"{local} (thường khoảng {base.mean:.1f} vào giờ này những ngày tương tự)",
+            en=f"Declarations at {subject.place} surged: {observed} in the {local} hour "
+               f"(usually about {base.mean:.1f} at this hour on like days)",
+            checkpoint_id=cp,
+            ward_code=subject.ward_code,
             window_ms=(hour * HOUR_MS, (hour + 1) * HOUR_MS),
             evidence=Evidence(
-                method=f"Poisson, same hour of day over {p.baseline_days} days, "
-                       f"alpha {p.alpha}",
+                method=f"likelihood-ratio CUSUM for a {self.params.surge_ratio}-fold rise over "
+                       "the same hour on like days (weekday/Sat/Sun), "
+                       f"{self.params.lookback_days}-day look-back",
                 observed=float(observed),
-                expected=round(expected, 4),
-                threshold=p.alpha,
+                expected=round(base.mean, 4),
+                threshold=round(self._surge_threshold, 4),
+                statistics={"cusum": round(statistic, 4), "like_days": round(base.hours, 2),
+                            "dispersion": round(base.phi, 4)},
             ),
         )
+
+    def _silent_alert(self, subject: Subject, start: int, end: int, now_ms: int,
+                      expected: float, p_zero: float, per_day: float) -> AlertEvent:
+        cp = subject.checkpoint_id
+        since = _local_clock(start, self.params.utc_offset_min)
+        hours = (end - start) / HOUR_MS
+        return make_alert(
+            kind=AlertKind.CHECKPOINT_SILENT,
+            condition=(cp, start),
+            severity=Severity.WARNING,
+            detected_at_ms=now_ms,
+            vi=f"Điểm kiểm soát {subject.place} không có khai báo nào từ {since} "
+               f"({hours:.1f} giờ) trong khi thường có khoảng {expected:.0f} lượt",
+            en=f"Checkpoint {subject.place} went quiet: no declaration since {since} "
+               f"({hours:.1f} h) where about {expected:.0f} are usual",
+            checkpoint_id=cp,
+            ward_code=subject.ward_code,
+            window_ms=(start, end),
+            evidence=Evidence(
+                method="gap since the last declaration against like-hour means; alerted "
+                       "when declarations per day x P(no declaration) <= budget",
+                observed=0.0,
+                expected=round(expected, 4),
+                threshold=self._silence_budget,
+                statistics={"p_zero": p_zero, "declarations_per_day": round(per_day, 2),
+                            "gap_hours": round(hours, 3)},
+            ),
+        )
+
+
+def _anomalous(state: VolumeState, hour: int) -> bool:
+    if hour in state.surge_hours:
+        return True
+    start, end = hour * HOUR_MS, (hour + 1) * HOUR_MS
+    return any(a < end and (b == 0 or b > start) for a, b in state.quiet_spans)
+
+
+def _prune(state: VolumeState, before_hour: int) -> None:
+    state.surge_hours = [h for h in state.surge_hours if h >= before_hour]
+    oldest_day = before_hour // DAY_H - 1
+    for day in [d for d in state.day_totals if d < oldest_day]:
+        del state.day_totals[day]
+    state.quiet_spans = [s for s in state.quiet_spans
+                         if s[1] == 0 or s[1] >= before_hour * HOUR_MS]
+
+
+def _local_clock(epoch_ms: int, utc_offset_min: int) -> str:
+    minutes = (epoch_ms // MINUTE_MS + utc_offset_min) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

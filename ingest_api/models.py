@@ -113,6 +113,12 @@ class NoteIn(BaseModel):
 
 class OutbreakAreasIn(BaseModel):
     areas: list[AreaCode] = Field(max_length=5000)
+    effective_from: AwareDatetime | None = Field(
+        default=None,
+        description="when the list takes effect (default now); may be in the past, within "
+        "the retention period, for a list announced earlier or a replay of recorded traffic: "
+        "declarations scanned from then on are judged against it (those already processed "
+        "are not judged again)")
 
 
 class OutbreakAreasOut(BaseModel):

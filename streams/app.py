@@ -1,29 +1,33 @@
-"""The faust application of the stream worker: topics, tables and agents, built from settings.
-
-``create_worker`` builds everything inside a function so that settings are read once,
-tests can build their own app, and nothing is module-level mutable state.
+"""The faust application of the stream worker: topics, tables and thin agents, built from
+settings. The batch body lives in ``streams.pipeline`` (checkpoints) and ``streams.wards``
+(wards), framework-free; the agents here move records in and out.
 
 Agents
 ------
-* ``process-declarations`` (``declarations.v1``, batches): counts (live stats), runs the
-  detectors per checkpoint, advances stream time, sends alerts to ``alerts.v1``, updates
-  the Redis views (stats, exposure visit index, processed offsets).
-* ``process-ticks`` (internal tick topic, co-partitioned): advances stream time from the
-  wall clock while a live partition is idle, and judges the hours that closed.
+* ``process-declarations`` (``declarations.v1``, batches): ``Pipeline.process``, then
+  sends its alerts (``alerts.v1``) and ward summaries (by-ward topic) and waits for the
+  broker's acknowledgements (the outbox rule, see ``streams.pipeline``), then writes the
+  Redis views (stats, exposure visit index, daily totals, processed offsets).
+* ``process-ticks`` (internal tick topic, co-partitioned): moves a partition's live clock
+  with the wall clock and judges what that closes.
+* ``process-wards`` (by-ward topic): ward-level aberration (``streams.wards``).
 * ``store-alerts`` (``alerts.v1``): the alerts' Redis view, idempotent by alert id, so it
   can be rebuilt from the topic.
 
-Delivery: at-least-once. Table writes go to the changelog before offsets are committed
-(faust flushes the producer first); counting is idempotent by ``declaration_id`` and the
-detectors by input offset, so a replay after a crash or rebalance changes nothing.
+After every rebalance (once the tables are restored, before the streams resume), the
+outboxes this process did not write are sent again.
+
+Delivery: at-least-once, made exact by the envelopes' offsets, the counts' declaration
+keys, deterministic alert ids and absolute ward summaries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -35,19 +39,33 @@ from detectors.aberration import AberrationDetector, AberrationParams
 from detectors.cluster import ClusterDetector, ClusterParams
 from detectors.flags import FlagPolicy
 from detectors.outbreak import OutbreakAreaChange, OutbreakAreaHistory
+from detectors.schedule import HoursChange, HoursTimeline, parse_opening_hours
 from detectors.volume import VolumeDetector, VolumeParams
-from streams.clock import StreamClock
 from streams.config import WorkerSettings
-from streams.counting import DeclarationCounting, RawRecord
-from streams.detection import CheckpointInfo, Detection, DetectionResult
+from streams.counting import RawRecord
 from streams.metrics import WorkerMetrics
 from streams.mirror import TopicMirror
+from streams.pipeline import (
+    BatchOutput,
+    CheckpointInfo,
+    Pipeline,
+    PipelineTables,
+    TimeRules,
+    decode_tick,
+)
 from streams.views import write_views
-from streams.wards import WardDetection, WardRecord
+from streams.wards import (
+    HourSummary,
+    WardOutput,
+    WardProcessor,
+    Watermark,
+    decode_ward_record,
+)
 from vhc_common import redis_keys
 from vhc_common.alert_view import AlertView
-from vhc_common.partitioning import copartitioner
+from vhc_common.partitioning import copartitioner, partition_for
 from vhc_common.schemas import AlertEvent, CheckpointEvent, OutbreakAreasEvent
+from vhc_common.timebase import to_ms
 from vhc_common.topics import (
     ALERTS,
     CHECKPOINTS,
@@ -57,7 +75,7 @@ from vhc_common.topics import (
     topic_specs,
 )
 
-__all__ = ["Worker", "create_worker"]
+__all__ = ["Detectors", "ReadModels", "Worker", "create_worker", "detectors_from"]
 
 log = logging.getLogger(__name__)
 
@@ -77,28 +95,87 @@ def _decode(model: type[M], topic: str, key: bytes | None, value: bytes | None) 
         return None
 
 
+def hours_timeline(cp: CheckpointEvent) -> HoursTimeline:
+    """A checkpoint's opening hours over time (registered before the history existed:
+    the current hours, from the start)."""
+    changes = cp.opening_hours_history or ()
+    if not changes:
+        return HoursTimeline([HoursChange(0, parse_opening_hours(_as_hours(cp.opening_hours)))])
+    return HoursTimeline([HoursChange(to_ms(c.effective_from),
+                                      parse_opening_hours(_as_hours(c.opening_hours)))
+                          for c in changes])
+
+
+def _as_hours(value: tuple[str, ...] | str | None) -> list[str] | str | None:
+    return list(value) if isinstance(value, tuple) else value
+
+
 @dataclass
 class ReadModels:
     """What the worker mirrors from compacted topics (rebuilt at every start)."""
 
+    partitions: int
     registry: dict[str, CheckpointInfo] = field(default_factory=dict)
     outbreak: OutbreakAreaHistory = field(default_factory=OutbreakAreaHistory)
     ward_names: dict[str, str] = field(default_factory=dict)
+    #: ward -> input partitions of its checkpoints, and the other way round
+    ward_partitions: dict[str, set[int]] = field(default_factory=dict)
+    partition_wards: dict[int, set[str]] = field(default_factory=dict)
+
+    def info(self, checkpoint_id: str) -> CheckpointInfo:
+        return self.registry.get(checkpoint_id) or CheckpointInfo()
+
+    def partitions_of(self, ward: str) -> set[int]:
+        return self.ward_partitions.get(ward, set())
+
+    def wards_on(self, partition: int) -> set[str]:
+        return self.partition_wards.get(partition, set())
 
     def apply_checkpoint(self, key: bytes | None, value: bytes | None, _ts: int) -> None:
         cp = _decode(CheckpointEvent, CHECKPOINTS, key, value)
         if cp is None:
             return
         self.registry[cp.checkpoint_id] = CheckpointInfo(
-            ward_code=cp.ward_code, opening_hours=cp.opening_hours, kind=cp.kind.value)
+            ward_code=cp.ward_code, hours=hours_timeline(cp), kind=cp.kind.value)
         self.ward_names[cp.ward_code] = cp.ward_name
+        partition = partition_for(cp.checkpoint_id.encode(), self.partitions)
+        # A checkpoint that moved ward leaves its old ward a partition to hear from: the
+        # old ward's watermark from it then says "nothing active", which costs nothing.
+        self.ward_partitions.setdefault(cp.ward_code, set()).add(partition)
+        self.partition_wards.setdefault(partition, set()).add(cp.ward_code)
 
     def apply_outbreak(self, key: bytes | None, value: bytes | None, _ts: int) -> None:
         change = _decode(OutbreakAreasEvent, OUTBREAK_AREAS, key, value)
         if change is None:
             return
         self.outbreak = self.outbreak.apply(OutbreakAreaChange(
-            int(change.effective_from.timestamp() * 1000), frozenset(change.areas)))
+            to_ms(change.effective_from), frozenset(change.areas)))
+
+
+@dataclass(frozen=True)
+class Detectors:
+    cluster: ClusterDetector
+    volume: VolumeDetector
+    aberration: AberrationDetector
+    ward_aberration: AberrationDetector
+
+
+def detectors_from(settings: WorkerSettings) -> Detectors:
+    """The detectors as the settings configure them (the worker and ``evaluate`` share
+    this, so an evaluation measures what runs)."""
+    methods = tuple(settings.aberration_methods)
+    return Detectors(
+        cluster=ClusterDetector(ClusterParams(
+            min_people=settings.cluster_min_people, window_s=settings.cluster_window_s,
+            budget_per_100_days=settings.budget_cluster)),
+        volume=VolumeDetector(VolumeParams(
+            grace_s=settings.grace_s, surge_budget_per_100_days=settings.budget_surge,
+            silence_budget_per_100_days=settings.budget_silence)),
+        aberration=AberrationDetector(AberrationParams(
+            methods=methods, budget_per_100_days=settings.budget_aberration)),
+        ward_aberration=AberrationDetector(AberrationParams(
+            methods=methods, budget_per_100_days=settings.budget_ward_aberration)),
+    )
 
 
 @dataclass
@@ -109,6 +186,8 @@ class Worker:
     redis: Redis
     models: ReadModels
     mirrors: list[TopicMirror]
+    pipeline: Pipeline
+    wards: WardProcessor
 
 
 def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None) -> Worker:
@@ -135,7 +214,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     )
     redis = Redis.from_url(settings.redis_url)
     alert_view = AlertView(redis, retention_s=settings.retention_days * 86_400)
-    models = ReadModels()
+    models = ReadModels(partitions=settings.partitions)
     specs = {s.name: s.partitions for s in topic_specs(
         partitions=settings.partitions, retention_days=settings.retention_days)}
     mirrors = [TopicMirror(settings.kafka_bootstrap, CHECKPOINTS, specs[CHECKPOINTS],
@@ -148,7 +227,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     deadletter = app.topic(DEADLETTER, key_type=bytes, value_type=bytes, internal=False)
     alerts_topic = app.topic(ALERTS, key_type=bytes, value_type=bytes,
                              partitions=settings.partitions, internal=False)
-    by_ward = app.topic(f"{settings.app_id}-by-ward-v1", key_type=bytes, value_type=bytes,
+    by_ward = app.topic(f"{settings.app_id}-ward-hours-v2", key_type=bytes, value_type=bytes,
                         partitions=settings.partitions, internal=True)
     ticks = app.topic(f"{settings.app_id}-ticks-v1", key_type=bytes, value_type=bytes,
                       partitions=settings.partitions, internal=True)
@@ -161,30 +240,26 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         return app.Table(name, key_type=str, value_type=value_type,
                          partitions=settings.partitions, use_partitioner=True)
 
-    counting = DeclarationCounting(
-        buckets=table("decl-count-buckets-v1", bytes),
-        recent=table("decl-count-recent-v1", str),
+    detectors = detectors_from(settings)
+    pipeline = Pipeline(
+        tables=PipelineTables(buckets=table("decl-count-buckets-v2", bytes),
+                              recent=table("decl-count-recent-v2", str),
+                              checkpoints=table("checkpoint-state-v2", str),
+                              clocks=table("stream-clock-v2", str)),
+        partitions=settings.partitions,
         policy=FlagPolicy(fever_threshold_c=settings.fever_threshold_c),
-        outbreak_areas_at=lambda ms: models.outbreak.areas_at(ms),
+        cluster=detectors.cluster, volume=detectors.volume, aberration=detectors.aberration,
+        rules=TimeRules(grace_ms=settings.grace_s * 1000, live_lag_ms=settings.live_lag_s * 1000,
+                        tick_lag_ms=settings.tick_lag_s * 1000),
+        info=models.info,
+        wards_on_partition=models.wards_on,
+        outbreak=lambda: models.outbreak,
+        wall_ms=lambda: int(time.time() * 1000),
     )
-    detection = Detection(
-        states=table("detector-state-v1", str),
-        policy=FlagPolicy(fever_threshold_c=settings.fever_threshold_c),
-        cluster=ClusterDetector(ClusterParams(min_people=settings.cluster_min_people,
-                                              window_s=settings.cluster_window_s)),
-        aberration=AberrationDetector(AberrationParams(grace_s=settings.grace_s)),
-        volume=VolumeDetector(VolumeParams(grace_s=settings.grace_s)),
-        grace_s=settings.grace_s,
-    )
-    wards = WardDetection(states=table("ward-state-v1", str),
-                          aberration=AberrationDetector(AberrationParams(grace_s=settings.grace_s)),
-                          grace_s=settings.grace_s, ward_names=models.ward_names)
-    clock = StreamClock(table("stream-clock-v1", str), partitions=settings.partitions,
-                        live_lag_ms=settings.live_lag_s * 1000,
-                        tick_lag_ms=settings.tick_lag_s * 1000)
-
-    def info(checkpoint_id: str) -> CheckpointInfo:
-        return models.registry.get(checkpoint_id, CheckpointInfo())
+    wards = WardProcessor(states=table("ward-state-v2", str), partitions=settings.partitions,
+                          aberration=detectors.ward_aberration, grace_s=settings.grace_s,
+                          ward_partitions=models.partitions_of,
+                          ward_names=models.ward_names.get)
 
     async def dead_letter(record: RawRecord, reason: str) -> None:
         """To ``deadletter.v1`` with where it came from and why (the caller has logged it)."""
@@ -196,13 +271,40 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         })
         metrics.dead_letters.labels(record.topic).inc()
 
-    async def emit(alerts: list[AlertEvent]) -> None:
-        # Buffered, not awaited one by one: faust flushes the producer before it commits
-        # the input offsets, so an alert is durable before its cause counts as processed.
-        for alert in alerts:
-            key = (alert.checkpoint_id or alert.ward_code or alert.alert_id).encode()
-            alerts_topic.send_soon(key=key, value=alert.model_dump_json().encode())
+    # Declarations and ticks both judge hours and send watermarks: one at a time, each
+    # batch's records delivered before the next is judged, so that no watermark reaches a
+    # ward ahead of the summaries it vouches for.
+    judging = asyncio.Lock()
+
+    async def deliver(alert_sends: Sequence[tuple[bytes, bytes]],
+                      summary_sends: Sequence[tuple[bytes, bytes]] = ()) -> None:
+        """Send, then wait for every acknowledgement: the outbox just written may be
+        replaced by the next batch only once it is delivered."""
+        acks = [await alerts_topic.send(key=k, value=v) for k, v in alert_sends]
+        acks += [await by_ward.send(key=k, value=v) for k, v in summary_sends]
+        if acks:
+            await asyncio.gather(*acks)
+
+    def count(out: BatchOutput | WardOutput) -> None:
+        for alert in out.alerts:
             metrics.alerts.labels(alert.kind.value).inc()
+        metrics.outbox_resent.inc(out.outcomes.get("outbox_resent", 0))
+
+    async def resend_outboxes(_sender: Any, *_args: Any, signal: Any = None,
+                              **_kwargs: Any) -> None:
+        """Tables are restored and streams not yet resumed: send what may be undelivered."""
+        pipeline.forget_deliveries()
+        pipeline.forget_watermarks()
+        wards.forget_deliveries()
+        assigned = {tp.partition for tp in app.consumer.assignment()}
+        async with judging:
+            out = pipeline.pending_outboxes(assigned)
+            ward_out = wards.pending_outboxes(assigned)
+            await deliver(out.alert_sends + ward_out.sends, out.summary_sends)
+        count(out)
+        count(ward_out)
+
+    app.on_rebalance_complete.connect(resend_outboxes)  # type: ignore[arg-type]
 
     @app.task  # type: ignore[untyped-decorator]
     async def run_mirrors() -> None:
@@ -220,49 +322,43 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                           e.message.key, e.message.value)
                 for e in events
             ]
-            counted = counting.apply(records)
-            for record, reason in counted.dead:
+            async with judging:
+                out = pipeline.process(records)
+                await deliver(out.alert_sends, out.summary_sends)
+            for record, reason in out.counting.dead:
                 await dead_letter(record, reason)
-            by_partition: dict[int, list[tuple[int, Any]]] = defaultdict(list)
-            for record, event in counted.events:
-                by_partition[record.partition].append((record.offset, event))
-            result = DetectionResult()
-            for partition, pairs in by_partition.items():
-                before, _ = clock.observe(
-                    partition, max(int(e.scanned_at.timestamp() * 1000) for _, e in pairs),
-                    max(int(e.received_at.timestamp() * 1000) for _, e in pairs))
-                members = clock.add_members(partition, {e.checkpoint_id for _, e in pairs})
-                detection.on_partition(pairs, members=members, info=info,
-                                       outbreak=models.outbreak, stream_time_ms=before,
-                                       result=result)
-            await emit(result.alerts)
-            for ward, at_ms, flags in result.ward_records:
-                by_ward.send_soon(key=ward.encode(),
-                                  value=WardRecord(ward, at_ms, flags).encode())
             now = time.time()
-            await write_views(redis, counted, records, now_ms=int(now * 1000),
+            await write_views(redis, out.counting, records, now_ms=int(now * 1000),
                               retention_ms=settings.retention_days * 86_400_000,
-                              daily=result.daily_totals)
-            for outcome, n in counted.outcomes.items():
-                metrics.records.labels(DECLARATIONS, outcome).inc(n)
-            metrics.records.labels(DECLARATIONS, "replayed_detection").inc(result.replayed)
-            metrics.late_after_close.inc(result.late_after_close)
-            for _, event in counted.events:
-                metrics.event_lag.observe(max(0.0, now - event.received_at.timestamp()))
+                              daily=out.daily_totals)
+            count(out)
+            metrics.late_after_close.inc(out.outcomes.get("late_after_close", 0))
+            for outcome, n in out.outcomes.items():
+                if outcome not in {"outbox_resent", "late_after_close"}:
+                    metrics.records.labels(DECLARATIONS, outcome).inc(n)
+            for item in out.counting.events:
+                metrics.event_lag.observe(max(0.0, now - item.event.received_at.timestamp()))
             metrics.batch_size.observe(len(records))
             metrics.batch_seconds.observe(time.perf_counter() - started)
 
     @app.agent(by_ward, name="process-wards")
     async def process_wards(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
-            records = []
+            records: list[tuple[int, HourSummary | Watermark]] = []
             for e in events:
                 try:
-                    records.append((e.message.offset, WardRecord.decode(e.message.value)))
-                except (ValueError, TypeError) as exc:
-                    log.error("bad ward record %s[%d]@%d: %r", e.message.topic,
-                              e.message.partition, e.message.offset, exc)
-            await emit(wards.on_records(records))
+                    records.append((e.message.offset, decode_ward_record(e.message.value)))
+                except (ValueError, KeyError, TypeError) as exc:
+                    m = e.message
+                    log.error("dead-lettering %s[%d]@%d: %r", m.topic, m.partition, m.offset,
+                              exc)
+                    await dead_letter(RawRecord(m.topic, m.partition, m.offset, m.key,
+                                                m.value), repr(exc))
+            out = wards.on_records(records)
+            await deliver(out.sends)
+            metrics.records.labels(by_ward.get_topic_name(), "late_dropped").inc(
+                out.outcomes.get("late_dropped", 0))
+            count(out)
 
     @app.agent(ticks, name="process-ticks")
     async def process_ticks(stream: Any) -> None:
@@ -270,17 +366,15 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             await mirror.ready.wait()
         async for event in stream.events():
             try:
-                wall_ms = int(json.loads(event.value)["wall_ms"])
+                wall_ms = decode_tick(event.value)
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("bad tick %s[%d]@%d: %r", event.message.topic,
                           event.message.partition, event.message.offset, exc)
                 continue
-            partition = event.message.partition
-            before, after = clock.tick(partition, wall_ms)
-            result = DetectionResult()
-            detection.on_time(members=clock.members(partition), info=info, before_ms=before,
-                              after_ms=after, result=result)
-            await emit(result.alerts)
+            async with judging:
+                out = pipeline.tick(event.message.partition, wall_ms)
+                await deliver(out.alert_sends, out.summary_sends)
+            count(out)
 
     @app.timer(settings.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def send_ticks() -> None:
@@ -309,4 +403,4 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             await redis.set(redis_keys.worker_heartbeat(), settings.app_id, px=ttl_ms)
 
     return Worker(app=app, settings=settings, metrics=metrics, redis=redis, models=models,
-                  mirrors=mirrors)
+                  mirrors=mirrors, pipeline=pipeline, wards=wards)

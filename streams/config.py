@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from detectors.aberration import METHODS
 
 __all__ = ["WorkerSettings"]
 
@@ -21,6 +24,18 @@ class WorkerSettings(BaseSettings):
     store: str = Field(default="memory://", pattern=r"^(memory|rocksdb)://")
     data_dir: Path = Path(".run/worker")
     fever_threshold_c: float = Field(default=37.5, ge=35, le=42)
+    # False-alarm budgets: alerts each baseline or cluster detector may raise on ordinary
+    # traffic, per 100 days of one checkpoint (one ward for the ward aberration). With
+    # about 7 checkpoints a ward, the defaults add up to under 1 per 100 checkpoint-days.
+    budget_cluster: float = Field(default=0.3, gt=0, le=100)
+    budget_surge: float = Field(default=0.2, gt=0, le=100)
+    budget_silence: float = Field(default=0.2, gt=0, le=100)
+    budget_aberration: float = Field(default=0.15, gt=0, le=100)
+    budget_ward_aberration: float = Field(default=1.0, gt=0, le=100)
+    aberration_methods: Annotated[list[str], NoDecode] = Field(
+        default=["llr_cusum"],
+        description="symptom_aberration methods, OR-ed (llr_cusum, negbin, ears_c1, ears_c2, "
+                    "ears_c3, cusum); the budget is shared among them")
     cluster_min_people: int = Field(default=3, ge=2, le=100)
     cluster_window_s: int = Field(default=3600, ge=60, le=7 * 86_400)
     grace_s: int = Field(default=300, ge=0, le=86_400,
@@ -38,3 +53,15 @@ class WorkerSettings(BaseSettings):
     )
     heartbeat_interval_s: float = Field(default=2.0, gt=0, le=60)
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
+
+    @field_validator("aberration_methods", mode="before")
+    @classmethod
+    def _methods(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [m.strip() for m in value.split(",") if m.strip()]
+        if isinstance(value, list):
+            unknown = [m for m in value if m not in METHODS]
+            if unknown or not value:
+                raise ValueError(f"methods are a comma-separated subset of {', '.join(METHODS)}"
+                                 f"; unknown: {unknown or 'none given'}")
+        return value

@@ -18,17 +18,29 @@ from pydantic import ValidationError
 
 from detectors.counts import (
     DEFAULT_HORIZON_MS,
+    AddOutcome,
     CountedDeclaration,
     HourBucket,
     declaration_key,
-    hour_of,
 )
-from detectors.flags import FlagPolicy, flags_of
+from detectors.flags import DeclarationFlags, FlagPolicy, flags_of
 from streams.errors import BadRecordError
 from vhc_common.partitioning import composite_key
 from vhc_common.schemas import DeclarationEvent
+from vhc_common.timebase import hour_of, to_ms
 
-__all__ = ["CheckpointRecent", "CountingResult", "DeclarationCounting", "RawRecord", "decode"]
+__all__ = [
+    "BEYOND_HORIZON",
+    "CheckpointRecent",
+    "Counted",
+    "CountingResult",
+    "DeclarationCounting",
+    "RawRecord",
+    "decode",
+]
+
+#: The outcome of a declaration too old for the count buckets (still one for detection).
+BEYOND_HORIZON = "beyond_horizon"
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +74,29 @@ class CheckpointRecent:
         return cls(newest_ms=int(raw["newest_ms"]), hours={int(h) for h in raw["hours"]})
 
 
+@dataclass(slots=True)
+class Counted:
+    """A decoded record, what counting made of it, and its flags (computed once, for the
+    counts and the detectors alike)."""
+
+    record: RawRecord
+    event: DeclarationEvent
+    scanned_at_ms: int
+    flags: DeclarationFlags = DeclarationFlags.NONE
+    #: an ``AddOutcome`` value or ``BEYOND_HORIZON``
+    outcome: str = AddOutcome.COUNTED.value
+
+    @property
+    def duplicate(self) -> bool:
+        """Another record of a declaration counted already (a retried publish)."""
+        return self.outcome == AddOutcome.DUPLICATE.value
+
+
 @dataclass
 class CountingResult:
     """What one batch changed, for the Redis view, the dead-letter topic and metrics."""
 
-    events: list[tuple[RawRecord, DeclarationEvent]] = field(default_factory=list)
+    events: list[Counted] = field(default_factory=list)
     buckets: dict[tuple[str, int], HourBucket] = field(default_factory=dict)
     removed: list[tuple[str, int]] = field(default_factory=list)
     newest_ms: dict[str, int] = field(default_factory=dict)
@@ -113,7 +143,7 @@ class DeclarationCounting:
 
     def apply(self, records: Sequence[RawRecord]) -> CountingResult:
         result = CountingResult()
-        by_checkpoint: dict[str, list[DeclarationEvent]] = {}
+        by_checkpoint: dict[str, list[Counted]] = {}
         for record in records:
             try:
                 event = decode(record)
@@ -123,27 +153,30 @@ class DeclarationCounting:
                 result.dead.append((record, str(exc)))
                 result.outcomes["dead_letter"] += 1
                 continue
-            by_checkpoint.setdefault(event.checkpoint_id, []).append(event)
-            result.events.append((record, event))
-        for checkpoint_id, events in by_checkpoint.items():
-            self._apply_checkpoint(checkpoint_id, events, result)
+            at_ms = to_ms(event.scanned_at)
+            item = Counted(record, event, at_ms, flags_of(
+                event, outbreak_areas=self._outbreak_areas_at(at_ms), policy=self._policy))
+            by_checkpoint.setdefault(event.checkpoint_id, []).append(item)
+            result.events.append(item)
+        for checkpoint_id, items in by_checkpoint.items():
+            self._apply_checkpoint(checkpoint_id, items, result)
         return result
 
     def _apply_checkpoint(
         self,
         checkpoint_id: str,
-        events: list[DeclarationEvent],
+        items: list[Counted],
         result: CountingResult,
     ) -> None:
         recent = CheckpointRecent.decode(self._recent.get(checkpoint_id))
-        newest_ms = max(recent.newest_ms, *(_ms(e) for e in events))
+        newest_ms = max(recent.newest_ms, *(i.scanned_at_ms for i in items))
         floor_hour = hour_of(newest_ms - self._horizon_ms)
         touched: dict[int, HourBucket] = {}
-        for event in events:
-            scanned_at_ms = _ms(event)
-            hour = hour_of(scanned_at_ms)
+        for item in items:
+            hour = hour_of(item.scanned_at_ms)
             if hour < floor_hour:
-                result.outcomes["beyond_horizon"] += 1
+                item.outcome = BEYOND_HORIZON
+                result.outcomes[BEYOND_HORIZON] += 1
                 continue
             bucket = touched.get(hour)
             if bucket is None:
@@ -151,13 +184,15 @@ class DeclarationCounting:
                     hour, self._buckets.get(composite_key(checkpoint_id, hour))
                 )
                 touched[hour] = bucket
-            item = CountedDeclaration(
-                key=declaration_key(event.declaration_id),
-                scanned_at_ms=scanned_at_ms,
-                flags=flags_of(event, outbreak_areas=self._outbreak_areas_at(scanned_at_ms),
-                               policy=self._policy),
-            )
-            result.outcomes["counted" if bucket.add(item) else "duplicate"] += 1
+            added = bucket.add(CountedDeclaration(
+                key=declaration_key(item.event.declaration_id),
+                scanned_at_ms=item.scanned_at_ms,
+                flags=item.flags,
+                offset=item.record.offset,
+            ))
+            item.outcome = added.value
+            # A replayed record was counted before the crash: not a duplicate.
+            result.outcomes["duplicate" if added is AddOutcome.DUPLICATE else "counted"] += 1
         for hour, bucket in touched.items():
             # Written even when unchanged: a replay after a crash must rebuild the view.
             self._buckets[composite_key(checkpoint_id, hour)] = bucket.encode()
@@ -171,6 +206,3 @@ class DeclarationCounting:
             self._recent[checkpoint_id] = CheckpointRecent(newest_ms, hours).encode()
         result.newest_ms[checkpoint_id] = newest_ms
 
-
-def _ms(event: DeclarationEvent) -> int:
-    return int(event.scanned_at.timestamp() * 1000)

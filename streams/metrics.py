@@ -29,6 +29,12 @@ class WorkerMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.outbox_resent = Counter(
+            "vhc_worker_outbox_resent_total",
+            "Alerts and ward summaries sent again from a stored outbox after a restart or "
+            "rebalance (they may have been delivered before).",
+            registry=self.registry,
+        )
         self.late_after_close = Counter(
             "vhc_worker_late_after_close_total",
             "Declarations for an hour the baseline detectors had already judged.",

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from detectors.counts import HOUR_MS
 from streams.counting import CountingResult, RawRecord
 from vhc_common import redis_keys
 from vhc_common.schemas import DeclarationEvent
+from vhc_common.timebase import HOUR_MS, to_ms
 
 __all__ = [
     "VIEW_KEEP_MS",
@@ -36,7 +36,7 @@ async def write_views(redis: Redis, result: CountingResult, records: Sequence[Ra
     """Every Redis view a batch changes, in one round trip; the processed offsets last."""
     pipe = redis.pipeline(transaction=False)
     stats_view(pipe, result, now_ms=now_ms)
-    visits(pipe, [e for _, e in result.events], retention_ms=retention_ms)
+    visits(pipe, [c.event for c in result.events], retention_ms=retention_ms)
     daily_totals(pipe, daily, retention_ms=retention_ms)
     processed_offsets(pipe, records)
     await pipe.execute()
@@ -77,7 +77,7 @@ def visits(pipe: Pipeline, events: Sequence[DeclarationEvent], *, retention_ms: 
     touched: set[str] = set()
     newest = 0
     for e in events:
-        at_ms = int(e.scanned_at.timestamp() * 1000)
+        at_ms = to_ms(e.scanned_at)
         newest = max(newest, at_ms)
         did = str(e.declaration_id)
         trim = e.declaration_id.int % 16 == 0

@@ -1,103 +1,311 @@
-"""Ward-level ``symptom_aberration``: the same EARS/CUSUM as for checkpoints, on the sum
-of a ward's checkpoints.
+"""Ward-level ``symptom_aberration``: the same detector as for checkpoints, on the sum of a
+ward's checkpoints, framework-free (plain mappings for tables, as ``streams.pipeline``).
 
-A ward's checkpoints sit on several input partitions, so the worker re-keys what the
-ward series needs, ``(ward, scanned_at, flags)``, onto an internal topic keyed by ward
-code. Only declarations applied for the first time are re-keyed (a replayed one is
-skipped upstream by its offset), and the ward state skips ward records at or below its
-last applied offset, so nothing is counted twice.
+How a ward series is built
+--------------------------
+A ward's checkpoints sit on several input partitions (and several workers). Each
+checkpoint, when it judges one of its hours, sends an :class:`HourSummary` to the internal
+by-ward topic (keyed by ward code): the hour's declarations and the keys of its
+symptomatic declarants. A summary is an *absolute* value for ``(checkpoint, hour)``, so a
+summary sent twice (a replay, an outbox re-send) or sent again with late declarations
+simply replaces the earlier one: nothing is counted twice.
 
-Stream time of a ward is the newest ``scanned_at`` it has seen; ward records from
-different input partitions can interleave out of order by up to a batch, which the
-detector's grace period absorbs in live operation.
+When is a ward hour complete? Each input partition also sends, for every ward with
+checkpoints registered on it, a :class:`Watermark`: every checkpoint of that ward on that
+partition has judged (and so summarised) its hours up to ``hour`` (``None``: it has no
+active checkpoint of the ward, so nothing to wait for). The ward judges an hour once the
+watermark of every partition holding one of its registered checkpoints has passed it.
+Records of one partition reach the by-ward topic in order, so the ward sees an hour only
+once its summaries are all in, however the partitions interleave: a replay or a crash
+gives the same ward alerts as a clean run. The ward's symptomatic count of an hour counts
+each person once (a person already counted in the ward in the previous 24 hours is not
+new).
+
+A summary for an hour the ward has judged (a checkpoint's backlog, judged late on the
+checkpoint's own time) updates the hour and judges it again; it can raise an alert the
+first judgement did not, and never withdraws one. Detail older than ``CELL_KEEP_H`` (72
+hours) behind the ward's progress is folded into its series; a summary for such an hour
+is counted in ``late_dropped`` and left out.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import MutableMapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from detectors.aberration import KEEP_HOURS, AberrationDetector, AberrationState
-from detectors.counts import HOUR_MS
-from detectors.flags import DeclarationFlags
-from detectors.history import HourlyHistory
+from detectors.aberration import AberrationState
+from detectors.base import Detector, DetectorState, Subject
+from detectors.errors import StateDecodeError
+from detectors.series import DEFAULT_KEEP_HOURS, HourlySeries
+from vhc_common.partitioning import partition_for
 from vhc_common.schemas import AlertEvent
+from vhc_common.timebase import DAY_H, HOUR_MS
 
-__all__ = ["WardDetection", "WardRecord", "WardState"]
+__all__ = [
+    "HourSummary",
+    "WardEnvelope",
+    "WardOutput",
+    "WardProcessor",
+    "Watermark",
+    "decode_ward_record",
+]
+
+RECORD_VERSION = 2
+ENVELOPE_VERSION = 2
+#: Hours a ward keeps per-checkpoint detail for, behind its progress.
+CELL_KEEP_H = 72
 
 
 @dataclass(frozen=True, slots=True)
-class WardRecord:
+class HourSummary:
+    """One checkpoint's hour, for its ward (a by-ward topic record)."""
+
     ward_code: str
-    scanned_at_ms: int
-    flags: int
+    checkpoint_id: str
+    hour: int
+    total: int
+    persons: tuple[str, ...]
 
     def encode(self) -> bytes:
-        return json.dumps([self.ward_code, self.scanned_at_ms, self.flags]).encode()
+        return json.dumps({"v": RECORD_VERSION, "k": "s", "w": self.ward_code,
+                           "c": self.checkpoint_id, "h": self.hour, "t": self.total,
+                           "p": list(self.persons)}, separators=(",", ":")).encode()
 
-    @classmethod
-    def decode(cls, data: bytes) -> WardRecord:
-        ward, at_ms, flags = json.loads(data)
-        return cls(str(ward), int(at_ms), int(flags))
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """Partition ``partition`` has summarised every hour up to ``hour`` of its checkpoints
+    in ``ward_code`` (``None``: none of them is active; a by-ward topic record)."""
+
+    ward_code: str
+    partition: int
+    hour: int | None
+
+    def encode(self) -> bytes:
+        return json.dumps({"v": RECORD_VERSION, "k": "w", "w": self.ward_code,
+                           "p": self.partition, "h": self.hour},
+                          separators=(",", ":")).encode()
+
+
+def decode_ward_record(data: bytes) -> HourSummary | Watermark:
+    raw = json.loads(data)
+    if not isinstance(raw, dict) or raw.get("v") != RECORD_VERSION:
+        raise ValueError(f"not a version-{RECORD_VERSION} by-ward record")
+    if raw["k"] == "s":
+        return HourSummary(str(raw["w"]), str(raw["c"]), int(raw["h"]), int(raw["t"]),
+                           tuple(str(p) for p in raw["p"]))
+    if raw["k"] == "w":
+        return Watermark(str(raw["w"]), int(raw["p"]),
+                         None if raw["h"] is None else int(raw["h"]))
+    raise ValueError(f"unknown by-ward record kind {raw['k']!r}")
 
 
 @dataclass(slots=True)
-class WardState:
+class WardEnvelope:
+    """Everything a ward keeps, in one table value (one changelog record, so it is made
+    durable whole): the last by-ward offset applied, the partitions' watermarks, per-hour
+    checkpoint cells ``{hour: {checkpoint: [total, persons or their count]}}``, the newest
+    hour judged, the series, the detector state, and the outbox of alerts not yet known
+    to be delivered."""
+
     offset: int = -1
-    newest_ms: int = 0
-    history: HourlyHistory = field(default_factory=HourlyHistory)
-    aberration: AberrationState = field(default_factory=AberrationState)
+    marks: dict[str, int | None] = field(default_factory=dict)
+    cells: dict[int, dict[str, list[Any]]] = field(default_factory=dict)
+    cursor: int | None = None
+    series: HourlySeries = field(default_factory=HourlySeries)
+    aberration: Any = field(default_factory=AberrationState)
+    #: ``[[key, alert json], ...]`` of the last batch
+    outbox: list[list[str]] = field(default_factory=list)
+    #: the newest hour whose checkpoint detail was folded into the series
+    folded_through: int = -1
 
     def encode(self) -> str:
-        return json.dumps({"o": self.offset, "n": self.newest_ms, "h": self.history.encode(),
-                           "a": self.aberration.encode()})
+        return json.dumps({
+            "v": ENVELOPE_VERSION, "o": self.offset, "m": self.marks,
+            "c": {str(h): cell for h, cell in self.cells.items()}, "cur": self.cursor,
+            "s": self.series.to_json(), "a": self.aberration.to_json(), "ob": self.outbox,
+            "f": self.folded_through,
+        }, separators=(",", ":"))
 
     @classmethod
-    def decode(cls, data: str | None) -> WardState:
+    def decode(cls, data: str | None, *,
+               aberration: type[DetectorState] = AberrationState) -> WardEnvelope:
         if not data:
-            return cls()
+            return cls(aberration=aberration.from_json(None))
         raw = json.loads(data)
-        return cls(offset=int(raw["o"]), newest_ms=int(raw["n"]),
-                   history=HourlyHistory.decode(raw["h"]),
-                   aberration=AberrationState.decode(raw["a"]))
+        if raw.get("v") != ENVELOPE_VERSION:
+            raise StateDecodeError(
+                f"ward state version {raw.get('v')!r}, expected {ENVELOPE_VERSION}")
+        return cls(offset=int(raw["o"]), marks=dict(raw["m"]),
+                   cells={int(h): c for h, c in raw["c"].items()}, cursor=raw["cur"],
+                   series=HourlySeries.from_json(raw["s"]),
+                   aberration=aberration.from_json(raw["a"]),
+                   outbox=[list(e) for e in raw["ob"]], folded_through=int(raw["f"]))
 
 
-class WardDetection:
-    def __init__(self, *, states: MutableMapping[str, str], aberration: AberrationDetector,
-                 grace_s: int, ward_names: dict[str, str] | None = None) -> None:
+@dataclass
+class WardOutput:
+    alerts: list[AlertEvent] = field(default_factory=list)
+    #: alerts to (re)send, as JSON, with their key
+    sends: list[tuple[bytes, bytes]] = field(default_factory=list)
+    #: ``outbox_resent``, ``late_dropped``
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+class WardProcessor:
+    def __init__(self, *, states: MutableMapping[str, str], partitions: int,
+                 aberration: Detector[Any], grace_s: int,
+                 ward_partitions: Callable[[str], set[int]],
+                 ward_names: Callable[[str], str | None] | None = None,
+                 keep_hours: int = DEFAULT_KEEP_HOURS) -> None:
+        """``ward_partitions(ward)``: the input partitions holding the ward's registered
+        checkpoints (from the registry)."""
         self._states = states
+        self._partitions = partitions
         self._aberration = aberration
+        self._state_type: type[DetectorState] = type(aberration.initial_state())
         self._grace_ms = grace_s * 1000
-        self._names = ward_names if ward_names is not None else {}
+        self._sources = ward_partitions
+        self._names = ward_names or (lambda _w: None)
+        self._keep_hours = keep_hours
+        #: wards whose stored outbox this process wrote (so it was delivered before the
+        #: next batch) or has re-sent since it started
+        self._confirmed: set[str] = set()
 
-    def on_records(self, records: Sequence[tuple[int, WardRecord]]) -> list[AlertEvent]:
-        """Apply ``(offset, record)`` pairs (offset order); judge closed hours per ward."""
-        alerts: list[AlertEvent] = []
-        cache: dict[str, WardState] = {}
-        for offset, record in records:
-            state = cache.get(record.ward_code)
-            if state is None:
-                state = cache[record.ward_code] = WardState.decode(
-                    self._states.get(record.ward_code))
-            if offset <= state.offset:
+    def forget_deliveries(self) -> None:
+        """After a rebalance: stored outboxes may come from another worker."""
+        self._confirmed.clear()
+
+    def pending_outboxes(self, partitions: Iterable[int] | None = None) -> WardOutput:
+        """The stored outboxes of wards (on ``partitions``, default all) this process has
+        not confirmed: call after start and after every rebalance."""
+        wanted = set(partitions) if partitions is not None else None
+        out = WardOutput()
+        for ward in sorted(self._states.keys()):
+            if ward in self._confirmed or (
+                    wanted is not None
+                    and partition_for(ward.encode(), self._partitions) not in wanted):
                 continue
-            state.offset = offset
-            if record.scanned_at_ms > state.newest_ms:
-                crossed = ((record.scanned_at_ms - self._grace_ms) // HOUR_MS
-                           > (state.newest_ms - self._grace_ms) // HOUR_MS)
-                if crossed and state.newest_ms:
-                    alerts += self._advance(record.ward_code, state, record.scanned_at_ms)
-                state.newest_ms = record.scanned_at_ms
-            state.history.observe(record.scanned_at_ms, DeclarationFlags(record.flags))
-        for ward, state in cache.items():
-            self._states[ward] = state.encode()
+            self._resend(out, self._decode(self._states.get(ward)))
+            self._confirmed.add(ward)
+        return out
+
+    def _decode(self, raw: str | None) -> WardEnvelope:
+        return WardEnvelope.decode(raw, aberration=self._state_type)
+
+    @staticmethod
+    def _resend(out: WardOutput, env: WardEnvelope) -> None:
+        out.sends += [(a[0].encode(), a[1].encode()) for a in env.outbox]
+        out.outcomes["outbox_resent"] += len(env.outbox)
+
+    def on_records(self, records: Sequence[tuple[int, HourSummary | Watermark]]) -> WardOutput:
+        """Apply ``(offset, record)`` pairs in offset order (a ward's records all come from
+        one by-ward partition)."""
+        out = WardOutput()
+        cache: dict[str, WardEnvelope] = {}
+        fresh: dict[str, list[AlertEvent]] = {}
+        for offset, record in records:
+            ward = record.ward_code
+            env = cache.get(ward)
+            if env is None:
+                env = cache[ward] = self._decode(self._states.get(ward))
+                if ward not in self._confirmed:
+                    self._resend(out, env)  # written before a crash: maybe not delivered
+                fresh[ward] = []
+            if offset <= env.offset:
+                continue
+            env.offset = offset
+            if isinstance(record, HourSummary):
+                fresh[ward] += self._summary(env, record, out)
+            else:
+                env.marks[str(record.partition)] = record.hour
+            fresh[ward] += self._advance(env, ward)
+        for ward, env in cache.items():
+            env.outbox = [[ward, a.model_dump_json()] for a in fresh[ward]]
+            out.alerts += fresh[ward]
+            out.sends += [(k.encode(), v.encode()) for k, v in env.outbox]
+            self._states[ward] = env.encode()
+            self._confirmed.add(ward)
+        return out
+
+    # -------------------------------------------------------------- internals
+
+    def _summary(self, env: WardEnvelope, s: HourSummary, out: WardOutput) -> list[AlertEvent]:
+        if s.hour <= env.folded_through:
+            out.outcomes["late_dropped"] += 1  # older than the detail kept
+            return []
+        env.cells.setdefault(s.hour, {})[s.checkpoint_id] = [s.total, list(s.persons)]
+        if env.cursor is not None and s.hour <= env.cursor:
+            return self._judge(env, s.ward_code, s.hour, late=True)
+        return []
+
+    def ready_through(self, env: WardEnvelope, ward: str) -> int | None:
+        """The newest hour every partition of the ward has summarised (``None``: some
+        partition has not said yet)."""
+        newest: int | None = None
+        bound = None
+        for p in self._sources(ward):
+            mark = env.marks.get(str(p), -1)
+            if mark == -1:
+                return None  # not heard from this partition yet
+            if mark is not None:
+                bound = mark if bound is None else min(bound, mark)
+        if bound is None:  # no active checkpoint anywhere: what is in is all there is
+            newest = max(env.cells, default=None)
+            return newest
+        return bound
+
+    def _advance(self, env: WardEnvelope, ward: str) -> list[AlertEvent]:
+        through = self.ready_through(env, ward)
+        if through is None or not env.cells:
+            return []
+        if env.cursor is None:
+            env.cursor = min(env.cells) - 1
+        alerts: list[AlertEvent] = []
+        while env.cursor < through:
+            env.cursor += 1
+            alerts += self._judge(env, ward, env.cursor, late=False)
+        self._prune(env)
         return alerts
 
-    def _advance(self, ward: str, state: WardState, now_ms: int) -> list[AlertEvent]:
-        name = self._names.get(ward)
-        alerts = self._aberration.advance(
-            state.aberration, state.history, now_ms=now_ms, checkpoint_id=None,
-            ward_code=ward, place=f"{name} ({ward})" if name else f"phường/xã {ward}")
-        state.history.prune(now_ms // HOUR_MS - KEEP_HOURS - 2)
-        return alerts
+    def _judge(self, env: WardEnvelope, ward: str, hour: int, *, late: bool) -> list[AlertEvent]:
+        cells = env.cells.get(hour, {})
+        total = sum(int(c[0]) for c in cells.values())
+        persons: set[str] = set()
+        counted = 0
+        for c in cells.values():
+            if isinstance(c[1], list):
+                persons.update(c[1])
+            else:
+                counted += int(c[1])
+        before: set[str] = set()
+        for h in range(hour - DAY_H + 1, hour):
+            for c in env.cells.get(h, {}).values():
+                if isinstance(c[1], list):
+                    before.update(c[1])
+        env.series.put(hour, total=total, symptomatic=counted + len(persons - before))
+        name = self._names(ward)
+        subject = Subject(series=env.series, checkpoint_id=None, ward_code=ward,
+                          place=f"{name} ({ward})" if name else f"phường/xã {ward}")
+        now_ms = (hour + 1) * HOUR_MS + self._grace_ms
+        return self._aberration.on_hour_closed(env.aberration, subject, hour, now_ms=now_ms,
+                                               late=late)
+
+    def _prune(self, env: WardEnvelope) -> None:
+        """Fold hours far behind: their sums stay in the series only."""
+        if env.cursor is None:
+            return
+        fold_before = env.cursor - CELL_KEEP_H
+        for hour in [h for h in env.cells if h < fold_before]:
+            del env.cells[hour]
+            env.folded_through = max(env.folded_through, hour)
+        for hour, cell in env.cells.items():
+            if hour < env.cursor - 2 * DAY_H:
+                for values in cell.values():
+                    if isinstance(values[1], list):
+                        values[1] = len(values[1])  # persons are only needed for 24 h
+        if env.cursor % DAY_H == 0:
+            env.series.prune(env.cursor - self._keep_hours, now_ms=env.cursor * HOUR_MS)

@@ -47,19 +47,21 @@ class AlertView:
         self._retention_s = retention_s
 
     async def insert(self, alert: AlertEvent) -> bool:
-        """Store a new alert (status ``open``); ``False`` if it is stored already."""
+        """Store a new alert (status ``open``); ``False`` if it is stored already.
+
+        One Lua script does it all (the key, its place in the index, its event on the
+        stream): Redis runs a script whole or not at all, so an alert is never stored
+        without being listed and streamed. An alert stored but not indexed (by a writer
+        from before this script) is repaired: indexed and streamed, its stored lifecycle
+        kept.
+        """
         stored = alert.model_dump(mode="json") | {"status": AlertStatus.OPEN.value,
                                                   "history": []}
         text = json.dumps(stored, ensure_ascii=False)
-        if not await self._redis.set(_key(alert.alert_id), text, nx=True,
-                                     ex=self._retention_s):
-            return False
-        seq = await self._redis.incr(SEQ)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zadd(INDEX, {alert.alert_id: seq})
-        pipe.xadd(EVENTS, {"alert": text}, maxlen=EVENTS_MAXLEN, approximate=True)
-        await pipe.execute()
-        return True
+        added = await self._redis.eval(
+            _INSERT, 4, _key(alert.alert_id), INDEX, SEQ, EVENTS, text, alert.alert_id,
+            self._retention_s, EVENTS_MAXLEN)
+        return bool(added)
 
     async def get(self, alert_id: str) -> dict[str, Any] | None:
         raw = await self._redis.get(_key(alert_id))
@@ -151,3 +153,19 @@ class AlertView:
     async def last_event_id(self) -> str:
         info = cast(Any, await self._redis.xrevrange(EVENTS, count=1))
         return as_text(info[0][0]) if info else "0-0"
+
+
+# KEYS: alert key, index, sequence, events stream; ARGV: alert JSON, alert id, TTL (s),
+# stream length. Returns 1 when the alert is new, 0 when it was there already (indexed, or
+# repaired: indexed and streamed now, its stored lifecycle kept).
+_INSERT = """
+local existing = redis.call('GET', KEYS[1])
+if existing and redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
+local text = existing or ARGV[1]
+if not existing then redis.call('SET', KEYS[1], text, 'EX', tonumber(ARGV[3])) end
+local seq = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[2], seq, ARGV[2])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[4]), '*', 'alert', text)
+if existing then return 0 end
+return 1
+"""

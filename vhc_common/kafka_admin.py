@@ -10,7 +10,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from vhc_common.topics import TopicSpec
 
-__all__ = ["KafkaUnavailableError", "ensure_topics"]
+__all__ = ["KafkaUnavailableError", "ensure_topics", "group_lag"]
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +50,28 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], *, timeout_s: float = 
     raise KafkaUnavailableError(
         f"could not create topics on {bootstrap} within {timeout_s:.0f} s: {last_error!r}"
     )
+
+
+def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
+    """Records on ``topics`` not yet committed by consumer group ``group``, per topic (a
+    partition the group never committed counts from the start). For tools and tests
+    that wait until a worker has processed everything."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vhc-lag")
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        # kafka-python 3: {group id: {TopicPartition: OffsetAndMetadata}}
+        committed = admin.list_group_offsets(group).get(group, {})
+        tps = [TopicPartition(t, p) for t in topics
+               for p in sorted(consumer.partitions_for_topic(t) or ())]
+        ends = consumer.end_offsets(tps) if tps else {}
+        lag: dict[str, int] = dict.fromkeys(topics, 0)
+        for tp in tps:
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag[tp.topic] += max(0, ends[tp] - done)
+        return lag
+    finally:
+        consumer.close()
+        admin.close()

@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from detectors.schedule import OpeningHoursError, parse_opening_hours
+
 __all__ = [
     "AREA_CODE_PATTERN",
     "CHECKPOINT_ID_PATTERN",
@@ -47,6 +49,8 @@ __all__ = [
     "DeclarationEvent",
     "DeclarationIn",
     "Evidence",
+    "OpeningHours",
+    "OpeningHoursChange",
     "OutbreakAreasEvent",
     "PersonIn",
     "PersonRef",
@@ -160,7 +164,9 @@ class DeclarationIn(BaseModel):
         return sorted(set(value))
 
 
-_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+#: Opening hours as given: the daily list (``["07:00-11:30", "13:30-17:00"]``) or an
+#: OpenStreetMap string (``"Mo-Fr 07:00-17:00; Sa 08:00-12:00"``); ``None``: always open.
+OpeningHours = list[str] | str | None
 
 
 class CheckpointIn(BaseModel):
@@ -173,26 +179,24 @@ class CheckpointIn(BaseModel):
     kind: CheckpointKind
     ward_code: WardCode
     address: Annotated[str, StringConstraints(min_length=3, max_length=300)]
-    opening_hours: list[str] | None = Field(
+    opening_hours: list[Annotated[str, StringConstraints(max_length=11)]] | Annotated[
+        str, StringConstraints(min_length=1, max_length=500)] | None = Field(
         default=None,
-        description='Daily opening intervals in local time, e.g. ["07:00-11:30", "13:30-17:00"]; '
-        "null means always open",
-        max_length=8,
+        description="Local time (UTC+7). Either daily intervals, e.g. "
+        '["07:00-11:30", "13:30-17:00"] (at most 8), or OpenStreetMap opening_hours by day of '
+        'the week, e.g. "Mo-Fr 07:00-17:00; Sa 08:00-12:00" (days Mo..Su, ranges and lists, '
+        '"off", "24/7"); null means always open.',
     )
 
     @field_validator("opening_hours")
     @classmethod
-    def _hours(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        for interval in value:
-            match = _HOURS_RE.match(interval)
-            if match is None:
-                raise ValueError(f"{interval!r} is not HH:MM-HH:MM")
-            start = int(match.group(1)) * 60 + int(match.group(2))
-            end = int(match.group(3)) * 60 + int(match.group(4))
-            if end <= start or end > 24 * 60:
-                raise ValueError(f"{interval!r} must end after it starts, by 24:00")
+    def _hours(cls, value: OpeningHours) -> OpeningHours:
+        if isinstance(value, list) and len(value) > 8:
+            raise ValueError(f"at most 8 daily intervals, got {len(value)}")
+        try:
+            parse_opening_hours(value)
+        except OpeningHoursError as exc:
+            raise ValueError(str(exc)) from exc
         return value
 
 
@@ -232,8 +236,21 @@ class DeclarationEvent(_Event):
     travel_from: tuple[AreaCode, ...] = ()
 
 
+class OpeningHoursChange(_Event):
+    """Opening hours in force from ``effective_from`` on (as given: list, string or null)."""
+
+    effective_from: AwareDatetime
+    opening_hours: tuple[str, ...] | str | None
+
+
 class CheckpointEvent(_Event):
-    """A registered control point on the compacted ``checkpoints.v1`` (key: checkpoint id)."""
+    """A registered control point on the compacted ``checkpoints.v1`` (key: checkpoint id).
+
+    ``opening_hours_history`` holds every change of the opening hours within the retention
+    period (and the one in force before it), oldest first, so that declarations are judged
+    by the hours in force when they were scanned, as outbreak areas are. Compaction keeps
+    only the latest record of a checkpoint, which carries the whole history.
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     checkpoint_id: CheckpointId
@@ -244,7 +261,8 @@ class CheckpointEvent(_Event):
     province_code: str
     province_name: str
     address: str
-    opening_hours: tuple[str, ...] | None = None
+    opening_hours: tuple[str, ...] | str | None = None
+    opening_hours_history: tuple[OpeningHoursChange, ...] = ()
     created_at: datetime
     updated_at: datetime
 

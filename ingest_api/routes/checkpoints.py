@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -11,19 +11,39 @@ from fastapi import APIRouter, HTTPException, Query, status
 from ingest_api.deps import ServicesDep, Staff
 from ingest_api.models import CheckpointOut, CheckpointPage
 from ingest_api.publisher import Message
-from vhc_common.schemas import CheckpointEvent, CheckpointIn
+from vhc_common.schemas import CheckpointEvent, CheckpointIn, OpeningHoursChange
 from vhc_common.topics import CHECKPOINTS
 from vhc_common.wards import UnknownWardError, lookup_ward
 
 router = APIRouter(prefix="/v1/checkpoints", tags=["checkpoints"])
 
 
-def _event(body: CheckpointIn, checkpoint_id: str, created_at: datetime) -> CheckpointEvent:
+def _hours_history(previous: CheckpointEvent | None, hours: tuple[str, ...] | str | None,
+                   now: datetime, retention: timedelta) -> tuple[OpeningHoursChange, ...]:
+    """The previous history, with a change at ``now`` if the hours changed; changes that
+    no declaration within the retention period can need are dropped."""
+    if previous is None:
+        return (OpeningHoursChange(effective_from=now, opening_hours=hours),)
+    history = list(previous.opening_hours_history) or [
+        OpeningHoursChange(effective_from=previous.created_at,
+                           opening_hours=previous.opening_hours)]
+    if history[-1].opening_hours != hours:
+        history.append(OpeningHoursChange(effective_from=now, opening_hours=hours))
+    cutoff = now - retention
+    in_force = [i for i, c in enumerate(history) if c.effective_from <= cutoff]
+    return tuple(history[in_force[-1]:] if in_force else history)
+
+
+def _event(body: CheckpointIn, checkpoint_id: str, previous: CheckpointEvent | None,
+           retention: timedelta) -> CheckpointEvent:
     try:
         ward = lookup_ward(body.ward_code)
     except UnknownWardError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "ward_code"], "msg": str(exc), "type": "unknown_ward"}]) from exc
+    now = datetime.now(UTC)
+    hours = (tuple(body.opening_hours) if isinstance(body.opening_hours, list)
+             else body.opening_hours)
     return CheckpointEvent(
         checkpoint_id=checkpoint_id,
         name=body.name,
@@ -33,9 +53,10 @@ def _event(body: CheckpointIn, checkpoint_id: str, created_at: datetime) -> Chec
         province_code=ward.province_code,
         province_name=ward.province_name,
         address=body.address,
-        opening_hours=tuple(body.opening_hours) if body.opening_hours is not None else None,
-        created_at=created_at,
-        updated_at=datetime.now(UTC),
+        opening_hours=hours,
+        opening_hours_history=_hours_history(previous, hours, now, retention),
+        created_at=previous.created_at if previous is not None else now,
+        updated_at=now,
     )
 
 
@@ -54,7 +75,7 @@ async def create_checkpoint(body: CheckpointIn, services: ServicesDep, _: Staff)
     checkpoint_id = body.checkpoint_id or f"CP-{body.ward_code}-{secrets.token_hex(4)}"
     if await services.checkpoints.get(checkpoint_id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"checkpoint {checkpoint_id!r} exists")
-    event = _event(body, checkpoint_id, datetime.now(UTC))
+    event = _event(body, checkpoint_id, None, timedelta(days=services.settings.retention_days))
     await _store(services, event)
     return event
 
@@ -93,6 +114,6 @@ async def update_checkpoint(checkpoint_id: str, body: CheckpointIn, services: Se
     found = await services.checkpoints.get(checkpoint_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no checkpoint {checkpoint_id!r}")
-    event = _event(body, checkpoint_id, found.created_at)
+    event = _event(body, checkpoint_id, found, timedelta(days=services.settings.retention_days))
     await _store(services, event)
     return event

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, status
 from redis.exceptions import RedisError
 
 from ingest_api.deps import ServicesDep, Staff
@@ -14,6 +14,7 @@ from ingest_api.models import OutbreakAreasIn, OutbreakAreasOut
 from ingest_api.publisher import Message
 from vhc_common import redis_keys
 from vhc_common.schemas import OutbreakAreasEvent
+from vhc_common.timebase import to_ms
 from vhc_common.topics import OUTBREAK_AREAS
 
 router = APIRouter(prefix="/v1/outbreak-areas", tags=["outbreak areas"])
@@ -22,19 +23,40 @@ router = APIRouter(prefix="/v1/outbreak-areas", tags=["outbreak areas"])
 @router.put("", response_model=OutbreakAreasOut)
 async def put_outbreak_areas(body: OutbreakAreasIn, services: ServicesDep,
                              who: Staff) -> OutbreakAreasOut:
-    """Replace the list; declarations scanned from now on are judged against it."""
+    """Replace the list; declarations scanned from ``effective_from`` (default now) on are
+    judged against it."""
     now = datetime.now(UTC)
-    event = OutbreakAreasEvent(areas=tuple(sorted(set(body.areas))), effective_from=now,
+    effective = body.effective_from or now
+    oldest = now - timedelta(days=services.settings.retention_days)
+    if not oldest <= effective <= now + timedelta(seconds=services.settings.max_future_skew_s):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body", "effective_from"], "type": "out_of_range",
+            "msg": "must lie between the retention period's start and now"}])
+    event = OutbreakAreasEvent(areas=tuple(sorted(set(body.areas))), effective_from=effective,
                                updated_by=who)
-    key = str(int(now.timestamp() * 1000)).encode()
+    key = str(to_ms(effective)).encode()
     await services.publisher.publish(Message(OUTBREAK_AREAS, key,
                                              event.model_dump_json().encode()))
-    out = OutbreakAreasOut(areas=list(event.areas), effective_from=now)
+    out = OutbreakAreasOut(areas=list(event.areas), effective_from=effective)
     try:
-        await services.redis.set(redis_keys.outbreak_areas(), out.model_dump_json())
+        # The list in force now is the one with the latest start, backdated or not.
+        await services.redis.eval(_SET_IF_LATER, 1, redis_keys.outbreak_areas(),
+                                  out.model_dump_json(), to_ms(effective))
     except RedisError as exc:
         raise StoreUnavailableError(f"redis: {exc}") from exc
     return out
+
+
+_SET_IF_LATER = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local at = redis.call('GET', KEYS[1] .. ':at')
+  if at and tonumber(at) > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1] .. ':at', ARGV[2])
+return 1
+"""
 
 
 @router.get("", response_model=OutbreakAreasOut)

@@ -74,6 +74,7 @@ def test_compose_kafka_matches_the_local_broker_settings() -> None:
     local = dict(line.split("=", 1) for line in
                  KafkaBroker(name="k", log_path=Path("x")).properties().splitlines() if line)
     for prop in ("transaction.state.log.min.isr", "offsets.topic.replication.factor",
-                 "log.retention.hours", "group.initial.rebalance.delay.ms"):
+                 "log.retention.hours", "group.initial.rebalance.delay.ms",
+                 "auto.create.topics.enable"):
         env_name = "KAFKA_" + prop.upper().replace(".", "_")
         assert str(kafka["environment"][env_name]) == local[prop], prop

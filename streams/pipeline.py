@@ -1,0 +1,591 @@
+"""The worker's batch body, framework-free: records in, table writes and records to send out.
+
+``Pipeline.process(records)`` does everything one batch of ``declarations.v1`` records
+needs: decode and count (``streams.counting``), detect per checkpoint, advance stream time
+and judge the hours it closes, and say what to send (alerts to ``alerts.v1``, hour
+summaries to the by-ward topic). Tables are plain mappings: faust tables in the worker,
+dicts in unit tests. The faust agents (``streams.app``) only move records in and out.
+
+Exactly once per alert, across crashes: the outbox
+--------------------------------------------------
+Everything a checkpoint knows lives in one table value, its *envelope*: the last input
+offset applied, the series, every detector's state, and the *outbox*, the alerts and
+summaries this batch produced for it. One value is one changelog record, so the state and
+what it caused are made durable together, never one without the other. The worker sends
+the outbox and waits for the broker's acknowledgements before it processes the next
+batch, so an outbox found again by the next batch was delivered and is replaced. After a
+restart or a rebalance, envelopes are loaded that this process did not write: their
+outbox may not have been delivered, so it is sent again (``pending_outboxes`` at start,
+and whenever such an envelope is loaded). Alert ids are deterministic and summaries are
+absolute values, so a re-send is harmless.
+
+Records at or below the envelope's offset were applied before (a replay) and are
+skipped; a record of a declaration counted from *another* offset (a retried publish) is a
+duplicate and skipped too (``detectors.counts`` keeps the first offset of every
+declaration), so the detectors see each declaration once, as the counts do.
+
+Stream time: frames, and a backlog on its own time
+--------------------------------------------------
+Each input partition keeps two clocks. The *live* clock is the newest ``scanned_at`` of
+live declarations (received within ``live_lag`` of being scanned), moved on by the wall
+clock (ticks) while the partition has live checkpoints, so that a silence is noticed. The
+*backlog* clock is the newest ``scanned_at`` of the other declarations: recorded traffic
+replayed, or a front end's offline queue. A checkpoint follows the frame of its newest
+declaration. Its hours are judged when its frame's clock passes their end plus ``grace``;
+a backlog checkpoint more than ``carry`` (four days: a long weekend) behind the backlog
+clock runs on its own newest ``scanned_at`` instead, and the backlog clock does not jump
+more than ``carry`` ahead while it is in use (``backlog_idle``), so two unrelated backlogs
+do not judge each other's hours. Live traffic never moves a replay's clock, and a replay
+never moves the live one: a checkpoint's verdicts do not depend on its neighbours on the
+partition.
+
+A declaration for an hour already judged is *late*: it counts (stats, per-declaration
+alerts, clusters, later baselines), and its hour is *reopened*. A reopened hour is judged
+again, once the checkpoint's late declarations have moved past its end plus ``grace``
+(the backlog's own time), or once a declaration newer than everything judged arrives
+(the backlog has caught up). Re-judging can raise an alert the first judgement did not
+(a surge inside a backlog); it never withdraws one: a silence raised live stands. The
+checkpoint's ward hears of the reopened hour through a new summary.
+
+Hours are judged at quarter-hour steps of stream time: hour-based detectors when an hour
+closes, ongoing conditions (a silence) at every step.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from detectors.aberration import AberrationState
+from detectors.base import Case, Detector, DetectorState, Subject
+from detectors.cluster import ClusterDetector, ClusterState
+from detectors.declaration_alerts import declaration_alert
+from detectors.errors import StateDecodeError
+from detectors.flags import DeclarationFlags, FlagPolicy
+from detectors.outbreak import OutbreakAreaHistory
+from detectors.schedule import HoursTimeline
+from detectors.series import DEFAULT_KEEP_HOURS, HourlySeries
+from detectors.volume import VolumeDetector, VolumeState
+from streams.counting import Counted, CountingResult, DeclarationCounting, RawRecord
+from streams.wards import HourSummary, Watermark
+from vhc_common.partitioning import partition_for
+from vhc_common.schemas import AlertEvent
+from vhc_common.timebase import (
+    DAY_H,
+    DAY_MS,
+    HOUR_MS,
+    LOCAL_UTC_OFFSET_MIN,
+    MINUTE_MS,
+    to_ms,
+)
+
+__all__ = [
+    "BatchOutput",
+    "CheckpointEnvelope",
+    "CheckpointInfo",
+    "Pipeline",
+    "PipelineTables",
+    "TimeRules",
+    "partition_key",
+]
+
+ENVELOPE_VERSION = 2
+LIVE, BACKLOG = "l", "b"
+_UNSENT = object()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointInfo:
+    """What the registry says about a checkpoint (defaults when it is not known yet)."""
+
+    ward_code: str | None = None
+    hours: HoursTimeline = field(default_factory=HoursTimeline)
+    kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRules:
+    """How stream time moves (see the module doc); all in milliseconds."""
+
+    grace_ms: int = 300_000
+    live_lag_ms: int = 600_000
+    tick_lag_ms: int = 30_000
+    carry_ms: int = 4 * DAY_MS
+    backlog_idle_ms: int = 60_000
+    backlog_stall_ms: int = 3_600_000
+    step_ms: int = 15 * MINUTE_MS
+    utc_offset_min: int = LOCAL_UTC_OFFSET_MIN
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.grace_ms <= DAY_MS:
+            raise ValueError(f"grace_ms must be within 0..86400000, got {self.grace_ms}")
+        if self.live_lag_ms <= 0 or self.tick_lag_ms < 0:
+            raise ValueError(f"bad lags: live_lag_ms={self.live_lag_ms}, "
+                             f"tick_lag_ms={self.tick_lag_ms}")
+        if HOUR_MS % self.step_ms:
+            raise ValueError(f"step_ms must divide an hour, got {self.step_ms}")
+        if self.carry_ms < HOUR_MS or self.backlog_idle_ms <= 0:
+            raise ValueError(f"bad carry_ms={self.carry_ms} or "
+                             f"backlog_idle_ms={self.backlog_idle_ms}")
+
+    def closed_through(self, clock_ms: int) -> int:
+        """The newest hour a clock at ``clock_ms`` has closed."""
+        return (clock_ms - self.grace_ms) // HOUR_MS - 1
+
+    def step(self, clock_ms: int) -> int:
+        return (clock_ms - self.grace_ms) // self.step_ms
+
+
+def partition_key(partition: int, partitions: int, role: str) -> str:
+    """A table key that lands on ``partition`` under the co-partitioner."""
+    for i in range(100_000):
+        key = f"__{role}-{partition}-{i}"
+        if partition_for(key.encode(), partitions) == partition:
+            return key
+    raise RuntimeError(f"no key for partition {partition} of {partitions}")  # pragma: no cover
+
+
+@dataclass(slots=True)
+class PartitionClock:
+    live_ms: int = 0
+    backlog_ms: int = 0
+    #: received_at of the declaration that last moved the backlog clock
+    backlog_moved_received_ms: int = 0
+    #: checkpoint id -> ``[frame (LIVE or BACKLOG), newest hour judged]``
+    members: dict[str, list[Any]] = field(default_factory=dict)
+
+    def encode(self) -> str:
+        return json.dumps([self.live_ms, self.backlog_ms, self.backlog_moved_received_ms,
+                           self.members], separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, data: str | None) -> PartitionClock:
+        if not data:
+            return cls()
+        live, backlog, moved, members = json.loads(data)
+        return cls(int(live), int(backlog), int(moved), {k: list(v) for k, v in members.items()})
+
+    def frame_of(self, checkpoint_id: str) -> str | None:
+        member = self.members.get(checkpoint_id)
+        return None if member is None else str(member[0])
+
+    def frame_ms(self, frame: str) -> int:
+        return self.live_ms if frame == LIVE else self.backlog_ms
+
+
+@dataclass(slots=True)
+class CheckpointEnvelope:
+    """One checkpoint's whole state (see the module doc)."""
+
+    offset: int = -1
+    frame: str = LIVE
+    #: the newest hour judged, and the newest quarter-hour step judged
+    cursor: int | None = None
+    step: int = -1
+    newest_ms: int = 0
+    reopened: list[int] = field(default_factory=list)
+    late_ms: int = 0
+    series: HourlySeries = field(default_factory=HourlySeries)
+    cluster: ClusterState = field(default_factory=ClusterState)
+    #: the hour-based detectors' states (their types come from the detectors)
+    volume: Any = field(default_factory=VolumeState)
+    aberration: Any = field(default_factory=AberrationState)
+    #: ``[["a", key, alert json] | ["s", ward, summary json], ...]`` of the last batch
+    outbox: list[list[str]] = field(default_factory=list)
+
+    def encode(self) -> str:
+        return json.dumps({
+            "v": ENVELOPE_VERSION, "o": self.offset, "fr": self.frame, "cur": self.cursor,
+            "st": self.step, "new": self.newest_ms, "re": self.reopened, "late": self.late_ms,
+            "ser": self.series.to_json(), "cl": self.cluster.to_json(),
+            "vo": self.volume.to_json(), "ab": self.aberration.to_json(), "ob": self.outbox,
+        }, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, data: str | bytes | None, *, volume: type[DetectorState] = VolumeState,
+               aberration: type[DetectorState] = AberrationState) -> CheckpointEnvelope:
+        if not data:
+            return cls(volume=volume.from_json(None), aberration=aberration.from_json(None))
+        raw = json.loads(data)
+        if not isinstance(raw, dict) or raw.get("v") != ENVELOPE_VERSION:
+            found = raw.get("v") if isinstance(raw, dict) else type(raw).__name__
+            raise StateDecodeError(
+                f"checkpoint state version {found!r}, expected {ENVELOPE_VERSION}")
+        return cls(offset=int(raw["o"]), frame=str(raw["fr"]), cursor=raw["cur"],
+                   step=int(raw["st"]), newest_ms=int(raw["new"]),
+                   reopened=[int(h) for h in raw["re"]], late_ms=int(raw["late"]),
+                   series=HourlySeries.from_json(raw["ser"]),
+                   cluster=ClusterState.from_json(raw["cl"]),
+                   volume=volume.from_json(raw["vo"]),
+                   aberration=aberration.from_json(raw["ab"]),
+                   outbox=[list(e) for e in raw["ob"]])
+
+
+@dataclass
+class PipelineTables:
+    """The worker's tables (faust tables in the worker, dicts in tests)."""
+
+    buckets: MutableMapping[str, bytes]
+    recent: MutableMapping[str, str]
+    checkpoints: MutableMapping[str, str]
+    clocks: MutableMapping[str, str]
+
+
+@dataclass
+class BatchOutput:
+    """What a batch asks the framework to do: send records (alerts and ward summaries,
+    first emissions and re-sends alike), write Redis views, count metrics."""
+
+    #: ``(key, alert json)`` for ``alerts.v1``
+    alert_sends: list[tuple[bytes, bytes]] = field(default_factory=list)
+    #: ``(ward, summary)`` for the by-ward topic
+    summary_sends: list[tuple[bytes, bytes]] = field(default_factory=list)
+    #: alerts raised for the first time (for metrics)
+    alerts: list[AlertEvent] = field(default_factory=list)
+    counting: CountingResult = field(default_factory=CountingResult)
+    daily_totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Batch:
+    """Per-batch working set: decoded envelopes and partition clocks, written once."""
+
+    envelopes: dict[str, CheckpointEnvelope] = field(default_factory=dict)
+    produced: dict[str, list[list[str]]] = field(default_factory=dict)
+    #: sent after the batch's summaries: a ward must see an hour's summaries first
+    watermarks: list[tuple[bytes, bytes]] = field(default_factory=list)
+    out: BatchOutput = field(default_factory=BatchOutput)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        tables: PipelineTables,
+        partitions: int,
+        policy: FlagPolicy,
+        cluster: ClusterDetector,
+        volume: VolumeDetector,
+        aberration: Detector[Any],
+        rules: TimeRules,
+        info: Callable[[str], CheckpointInfo],
+        wards_on_partition: Callable[[int], set[str]],
+        outbreak: Callable[[], OutbreakAreaHistory],
+        wall_ms: Callable[[], int],
+        keep_hours: int = DEFAULT_KEEP_HOURS,
+    ) -> None:
+        self._tables = tables
+        self._partitions = partitions
+        self._rules = rules
+        self._info = info
+        self._wards_on = wards_on_partition
+        self._marks_sent: dict[tuple[int, str], int | None] = {}
+        self._outbreak = outbreak
+        self._wall_ms = wall_ms
+        self._keep_hours = keep_hours
+        self._cluster = cluster
+        self._volume = volume
+        self._aberration = aberration
+        self._state_types: dict[str, type[DetectorState]] = {
+            "volume": type(volume.initial_state()),
+            "aberration": type(aberration.initial_state()),
+        }
+        self.counting = DeclarationCounting(
+            buckets=tables.buckets, recent=tables.recent, policy=policy,
+            outbreak_areas_at=lambda ms: outbreak().areas_at(ms))
+        self._clock_keys = [partition_key(p, partitions, "clock") for p in range(partitions)]
+        #: checkpoints whose stored outbox this process wrote or re-sent
+        self._confirmed: set[str] = set()
+
+    # -------------------------------------------------------------- outbox recovery
+
+    def forget_deliveries(self) -> None:
+        """After a rebalance: stored outboxes may come from another worker."""
+        self._confirmed.clear()
+
+    def pending_outboxes(self, partitions: Iterable[int] | None = None) -> BatchOutput:
+        """The stored outboxes this process has not confirmed (call after start and after
+        every rebalance, before processing), for the partitions given (default: all)."""
+        wanted = set(partitions) if partitions is not None else None
+        batch = _Batch()
+        for key in sorted(self._tables.checkpoints.keys()):
+            if key in self._confirmed:
+                continue
+            if wanted is not None and partition_for(key.encode(), self._partitions) not in wanted:
+                continue
+            env = self._decode(self._tables.checkpoints.get(key))
+            self._resend(batch.out, env.outbox)
+            self._confirmed.add(key)
+        return batch.out
+
+    @staticmethod
+    def _resend(out: BatchOutput, outbox: list[list[str]]) -> None:
+        _to_sends(out, outbox)
+        out.outcomes["outbox_resent"] += len(outbox)
+
+    # -------------------------------------------------------------- entry points
+
+    def process(self, records: Sequence[RawRecord]) -> BatchOutput:
+        """One batch of ``declarations.v1`` records (any partitions, offset order within
+        each): see the module doc."""
+        batch = _Batch()
+        counted = self.counting.apply(records)
+        batch.out.counting = counted
+        batch.out.outcomes.update(counted.outcomes)
+        by_partition: dict[int, list[Counted]] = {}
+        for item in counted.events:
+            by_partition.setdefault(item.record.partition, []).append(item)
+        days: set[tuple[str, int]] = set()
+        offset_ms = self._rules.utc_offset_min * MINUTE_MS
+        for partition, items in by_partition.items():
+            clock = self._clock(partition)
+            for item in items:
+                self._on_record(batch, clock, item)
+                days.add((item.event.checkpoint_id,
+                          (item.scanned_at_ms + offset_ms) // DAY_MS))
+            self._watermarks(batch, partition, clock)
+            self._tables.clocks[self._clock_keys[partition]] = clock.encode()
+        for cid, day in days:
+            env = batch.envelopes[cid]
+            first = (day * DAY_MS - offset_ms) // HOUR_MS
+            total = env.series.window(first, first + DAY_H - 1)[0]
+            batch.out.daily_totals[(cid, (date(1970, 1, 1) + timedelta(days=day)).isoformat())] \
+                = total
+        self._finish(batch)
+        return batch.out
+
+    def tick(self, partition: int, wall_ms: int) -> BatchOutput:
+        """The wall clock moved on: move the partition's live clock (if it has live
+        checkpoints) to ``wall_ms - tick_lag`` and judge what that closes."""
+        batch = _Batch()
+        clock = self._clock(partition)
+        target = wall_ms - self._rules.tick_lag_ms
+        if any(m[0] == LIVE for m in clock.members.values()) and target > clock.live_ms:
+            before = clock.live_ms
+            clock.live_ms = target
+            if self._rules.step(target) > self._rules.step(before):
+                self._sweep(batch, clock, LIVE)
+        self._watermarks(batch, partition, clock)
+        self._tables.clocks[self._clock_keys[partition]] = clock.encode()
+        self._finish(batch)
+        return batch.out
+
+    def forget_watermarks(self) -> None:
+        """Send every watermark again (after a restart or rebalance: the wards may not
+        have them)."""
+        self._marks_sent.clear()
+
+    def _watermarks(self, batch: _Batch, partition: int, clock: PartitionClock) -> None:
+        """Tell each ward with checkpoints on ``partition`` how far they have all been
+        judged (see ``streams.wards``), when that changed. A backlog that has not moved
+        for ``backlog_stall_ms`` of wall time holds no ward back."""
+        for cid, env in batch.envelopes.items():
+            member = clock.members.get(cid)
+            if member is not None and env.cursor is not None:
+                member[1] = env.cursor
+        rules = self._rules
+        stalled = self._wall_ms() - clock.backlog_moved_received_ms > rules.backlog_stall_ms
+        frames = {m[0] for m in clock.members.values()} - ({BACKLOG} if stalled else set())
+        # A checkpoint that starts declaring on this partition starts after what its frame
+        # has closed: no ward waits for more than that, or for a stalled backlog.
+        closed = [rules.closed_through(clock.frame_ms(f)) for f in frames]
+        guarantee = min(closed) if closed else None
+        marks: dict[str, int | None] = dict.fromkeys(self._wards_on(partition), guarantee)
+        for cid, (frame, cursor) in clock.members.items():
+            ward = self._info(cid).ward_code
+            if ward is None or cursor is None or (frame == BACKLOG and stalled):
+                continue
+            mark = marks.get(ward, guarantee)
+            marks[ward] = int(cursor) if mark is None else min(mark, int(cursor))
+        for ward, mark in sorted(marks.items()):
+            if ward and self._marks_sent.get((partition, ward), _UNSENT) != mark:
+                batch.watermarks.append(
+                    (ward.encode(), Watermark(ward, partition, mark).encode()))
+                self._marks_sent[(partition, ward)] = mark
+
+    # -------------------------------------------------------------- per record
+
+    def _clock(self, partition: int) -> PartitionClock:
+        return PartitionClock.decode(self._tables.clocks.get(self._clock_keys[partition]))
+
+    def _decode(self, raw: str | None) -> CheckpointEnvelope:
+        return CheckpointEnvelope.decode(raw, volume=self._state_types["volume"],
+                                         aberration=self._state_types["aberration"])
+
+    def _load(self, batch: _Batch, cid: str) -> CheckpointEnvelope:
+        env = batch.envelopes.get(cid)
+        if env is None:
+            env = batch.envelopes[cid] = self._decode(self._tables.checkpoints.get(cid))
+            if cid not in self._confirmed and env.outbox:
+                self._resend(batch.out, env.outbox)  # written before a crash: maybe lost
+            batch.produced[cid] = []
+        return env
+
+    def _on_record(self, batch: _Batch, clock: PartitionClock, item: Counted) -> None:
+        rules = self._rules
+        event = item.event
+        at_ms = item.scanned_at_ms
+        received_ms = to_ms(event.received_at)
+        frame = LIVE if received_ms - at_ms <= rules.live_lag_ms else BACKLOG
+        # Stream time first: the hours this record's arrival closes are judged without it.
+        self._move_frame(batch, clock, frame, at_ms, received_ms)
+        cid = event.checkpoint_id
+        env = self._load(batch, cid)
+        if item.record.offset <= env.offset:
+            batch.out.outcomes["replayed_detection"] += 1
+            return
+        env.offset = item.record.offset
+        if item.duplicate:
+            return
+        info = self._info(cid)
+        if env.cursor is None:
+            env.cursor = at_ms // HOUR_MS - 1  # nothing before its first declaration
+        env.frame = frame
+        if clock.frame_of(cid) != frame:
+            clock.members[cid] = [frame, env.cursor]
+        subject = self._subject(env, cid, info)
+        areas = self._outbreak().areas_at(at_ms)
+        produced = batch.produced[cid]
+        alert = declaration_alert(event, item.flags, outbreak_areas=areas,
+                                  ward_code=info.ward_code)
+        if alert is not None:
+            self._emit(batch, produced, alert)
+        symptomatic = bool(item.flags & DeclarationFlags.SYMPTOMATIC)
+        env.series.observe(at_ms, symptomatic=symptomatic, person_key=event.person.key)
+        case = Case(str(event.declaration_id), event.person.key, at_ms, symptomatic)
+        for found in (self._cluster.on_declaration(env.cluster, subject, case),
+                      self._volume.on_declaration(env.volume, subject, case),
+                      self._aberration.on_declaration(env.aberration, subject, case)):
+            for a in found:
+                self._emit(batch, produced, a)
+        hour = at_ms // HOUR_MS
+        if hour <= env.cursor:
+            batch.out.outcomes["late_after_close"] += 1
+            if hour not in env.reopened:
+                env.reopened.append(hour)
+            env.late_ms = max(env.late_ms, at_ms)
+            due = [h for h in sorted(env.reopened) if h <= rules.closed_through(env.late_ms)]
+        else:
+            due = sorted(env.reopened)  # a declaration past everything judged: caught up
+        for h in due:
+            env.reopened.remove(h)
+            self._judge_hour(batch, env, cid, info, h, now_ms=max(env.late_ms, at_ms),
+                             late=True)
+        env.newest_ms = max(env.newest_ms, at_ms)
+        self._advance(batch, env, cid, info, self._judgement_clock(clock, env))
+
+    def _move_frame(self, batch: _Batch, clock: PartitionClock, frame: str, at_ms: int,
+                    received_ms: int) -> None:
+        rules = self._rules
+        before = clock.frame_ms(frame)
+        if at_ms <= before:
+            return
+        if frame == LIVE:
+            clock.live_ms = at_ms
+        else:
+            idle = received_ms - clock.backlog_moved_received_ms >= rules.backlog_idle_ms
+            if before and at_ms - before > rules.carry_ms and not idle:
+                return  # another backlog far ahead: it runs on its own time
+            clock.backlog_ms = at_ms
+            clock.backlog_moved_received_ms = received_ms
+        if rules.step(at_ms) > rules.step(before):
+            self._sweep(batch, clock, frame)
+
+    def _judgement_clock(self, clock: PartitionClock, env: CheckpointEnvelope) -> int:
+        frame_ms = clock.frame_ms(env.frame)
+        if env.frame == BACKLOG and frame_ms - env.newest_ms > self._rules.carry_ms:
+            return env.newest_ms  # far behind the backlog it shares the partition with
+        return max(frame_ms, env.newest_ms)
+
+    def _sweep(self, batch: _Batch, clock: PartitionClock, frame: str) -> None:
+        for cid in sorted(c for c, m in clock.members.items() if m[0] == frame):
+            env = self._load(batch, cid)
+            if env.cursor is None:
+                continue
+            self._advance(batch, env, cid, self._info(cid), self._judgement_clock(clock, env))
+
+    # -------------------------------------------------------------- judging
+
+    def _subject(self, env: CheckpointEnvelope, cid: str, info: CheckpointInfo) -> Subject:
+        return Subject(series=env.series, checkpoint_id=cid, ward_code=info.ward_code,
+                       place=cid, hours=info.hours)
+
+    def _advance(self, batch: _Batch, env: CheckpointEnvelope, cid: str, info: CheckpointInfo,
+                 clock_ms: int) -> None:
+        assert env.cursor is not None
+        closed = self._rules.closed_through(clock_ms)
+        if closed - env.cursor > self._keep_hours:
+            env.cursor = closed - self._keep_hours  # nothing older is kept to judge
+        for hour in range(env.cursor + 1, closed + 1):
+            self._judge_hour(batch, env, cid, info, hour, now_ms=clock_ms, late=False)
+            env.cursor = hour
+        step = self._rules.step(clock_ms)
+        if step > env.step:
+            env.step = step
+            produced = batch.produced[cid]
+            subject = self._subject(env, cid, info)
+            for found in (self._volume.on_clock(env.volume, subject, now_ms=clock_ms),
+                          self._cluster.on_clock(env.cluster, subject, now_ms=clock_ms),
+                          self._aberration.on_clock(env.aberration, subject, now_ms=clock_ms)):
+                for a in found:
+                    self._emit(batch, produced, a)
+
+    def _judge_hour(self, batch: _Batch, env: CheckpointEnvelope, cid: str,
+                    info: CheckpointInfo, hour: int, *, now_ms: int, late: bool) -> None:
+        produced = batch.produced[cid]
+        subject = self._subject(env, cid, info)
+        for found in (
+            self._volume.on_hour_closed(env.volume, subject, hour, now_ms=now_ms, late=late),
+            self._aberration.on_hour_closed(env.aberration, subject, hour, now_ms=now_ms,
+                                            late=late),
+            self._cluster.on_hour_closed(env.cluster, subject, hour, now_ms=now_ms, late=late),
+        ):
+            for a in found:
+                self._emit(batch, produced, a)
+        if info.ward_code is not None:
+            summary = HourSummary(info.ward_code, cid, hour, env.series.total(hour),
+                                  self._persons(env, hour))
+            produced.append(["s", info.ward_code, summary.encode().decode()])
+        if not late and hour % DAY_H == 0:
+            env.series.prune(hour - self._keep_hours, now_ms=(hour + 1) * HOUR_MS)
+
+    @staticmethod
+    def _persons(env: CheckpointEnvelope, hour: int) -> tuple[str, ...]:
+        """The symptomatic declarants of ``hour`` (from the cluster's case list)."""
+        cases = env.cluster.cases
+        lo = bisect.bisect_left(cases, (hour * HOUR_MS, "", ""))
+        hi = bisect.bisect_left(cases, ((hour + 1) * HOUR_MS, "", ""))
+        return tuple(sorted({c[1] for c in cases[lo:hi]}))
+
+    def _emit(self, batch: _Batch, produced: list[list[str]], alert: AlertEvent) -> None:
+        key = alert.checkpoint_id or alert.ward_code or alert.alert_id
+        produced.append(["a", key, alert.model_dump_json()])
+        batch.out.alerts.append(alert)
+
+    def _finish(self, batch: _Batch) -> None:
+        """Write each touched envelope once, its outbox being what this batch produced;
+        the watermarks go last (the summaries they vouch for are in the outboxes)."""
+        for cid, env in batch.envelopes.items():
+            env.outbox = batch.produced[cid]
+            self._tables.checkpoints[cid] = env.encode()
+            self._confirmed.add(cid)
+            _to_sends(batch.out, env.outbox)
+        batch.out.summary_sends += batch.watermarks
+
+
+def _to_sends(out: BatchOutput, outbox: list[list[str]]) -> None:
+    for kind, key, value in outbox:
+        sends = out.alert_sends if kind == "a" else out.summary_sends
+        sends.append((key.encode(), value.encode()))
+
+
+def decode_tick(value: bytes) -> int:
+    """The wall clock (ms) a tick record carries."""
+    raw: Any = json.loads(value)
+    return int(raw["wall_ms"])
