@@ -3,19 +3,22 @@ a short window, raised as soon as the case that completes it is processed.
 
 Test: symptomatic people among the declarants of a window
 ---------------------------------------------------------
-For a window ``[s, s + w]`` (``w = window_s``, 60 min) holding ``n`` declarations and
-``k`` distinct symptomatic declarants, the background model is that each declarant is
-symptomatic with the checkpoint's share ``p``. The share is learned, so it is uncertain:
-``p ~ Beta(a, b)`` with ``a = prior_share * prior_weight + S``, ``b = ... + N - S`` from
-the ``N`` declarations and ``S`` new symptomatic declarants of the last ``baseline_days``
-(a prior of 1 % worth 200 declarations until there is data). Conditioning on the window's
+Each symptomatic declaration at ``t`` looks at its trailing window ``(t - w, t]`` (``w =
+window_s``, 60 min) holding ``n`` declarations and ``k`` distinct symptomatic declarants
+(a late declaration also completes the windows of the later cases within ``w``). The
+background model is that each declarant is symptomatic with the checkpoint's share ``p``.
+The share is learned, so it is uncertain: ``p ~ Beta(a, b)`` with
+``a = prior_share * prior_weight + S``, ``b = ... + N - S`` from the ``N`` declarations
+and ``S`` new symptomatic declarants of the last ``baseline_days`` (a prior of 1 % worth
+200 declarations until there is data). Conditioning on the window's
 own volume ``n`` makes the test indifferent to the time of day, the day of the week and
 traffic surges: a busy hour at a market needs more cases than a quiet one at an office.
 
 Repeated looks (the scan-statistic problem)
 -------------------------------------------
-The test looks again at every symptomatic arrival, over a sliding window. A false alarm
-is some arrival whose window already holds ``k - 1`` other symptomatic people, so by the
+The test looks again at every symptomatic arrival, over a sliding window. Every window
+holding ``k`` cases is the trailing window of its last case, so a false alarm is some
+arrival whose trailing window already holds ``k - 1`` other symptomatic people, and by the
 union bound over arrivals (the approximation of Naus and of Glaz, Naus and Wallenstein for
 rare events),
 
@@ -189,32 +192,32 @@ class ClusterDetector:
     # -------------------------------------------------------------- internals
 
     def _check(self, state: ClusterState, subject: Subject, at_ms: int) -> AlertEvent | None:
+        """Test the trailing window of every case whose window holds the new one: for a
+        case in time order that is its own window only; a late case can complete the
+        window of a later case. One window per case: the looks the budget counts."""
         p = self.params
         w = self._window_ms
         times = [c[0] for c in state.cases]
-        lo = bisect.bisect_left(times, at_ms - w)
-        hi = bisect.bisect_right(times, at_ms + w)
         share = self.share(subject.series, at_ms)
         level = self.level(share)
-        best: tuple[float, int, int, int, float] | None = None  # (p, -k, i, j, n)
-        # Windows [s, s + w] that contain at_ms, starting at a case time s.
-        for i in range(lo, hi):
-            start = times[i]
-            if start > at_ms:
-                break
-            j = bisect.bisect_right(times, start + w, lo=i, hi=hi)
+        first_end = bisect.bisect_left(times, at_ms)
+        last_end = bisect.bisect_right(times, at_ms + w)
+        found: tuple[float, int, int, int, float] | None = None  # (p, k, i, j, n)
+        for j in range(first_end + 1, last_end + 1):  # window (times[j-1] - w, times[j-1]]
+            end = times[j - 1]
+            i = bisect.bisect_right(times, end - w, hi=j)
             distinct = len({state.cases[x][1] for x in range(i, j)})
             if distinct < p.min_people:
                 continue
-            n = max(float(distinct), self.volume(subject.series, start, start + w,
+            n = max(float(distinct), self.volume(subject.series, end - w, end,
                                                  state.newest_ms))
             p_value = betabinom_sf(distinct - 1, max(0, round(n) - 1), share.a, share.b)
-            if p_value <= level and (best is None or (p_value, -distinct) < best[:2]):
-                best = (p_value, -distinct, i, j, n)
-        if best is None:
+            if p_value <= level:
+                found = (p_value, distinct, i, j, n)
+                break  # the first case whose window holds a cluster raises it
+        if found is None:
             return None
-        p_value, neg_k, i, j, n = best
-        distinct = -neg_k
+        p_value, distinct, i, j, n = found
         first_ms, last_ms = times[i], times[j - 1]
         for episode in state.episodes:
             if first_ms <= episode[1] + w and last_ms >= episode[0] - w:

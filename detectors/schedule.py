@@ -124,7 +124,10 @@ def _parse_osm(text: str) -> WeeklySchedule:
         raise OpeningHoursError("opening hours are empty: use null for always open")
     # per weekday: the (start, end) minute spans of that day's rule, end may pass 24:00
     per_day: list[list[tuple[int, int]]] = [[] for _ in range(7)]
-    for number, raw in enumerate(text.split(";"), start=1):
+    rules = text.split(";")
+    if len(rules) > 1 and not rules[-1].strip():
+        rules = rules[:-1]  # a trailing ";" is common and harmless
+    for number, raw in enumerate(rules, start=1):
         rule = raw.strip()
         if not rule:
             raise OpeningHoursError(f"rule {number} is empty (a stray ';'?)")

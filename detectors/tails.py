@@ -101,7 +101,8 @@ def betabinom_sf(k: int, n: int, a: float, b: float) -> float:
     log_norm = special.betaln(a, b)
     total = 0.0
     for j in range(k, n + 1):  # bounded by n; stops early once terms stop mattering
-        log_term = (special.gammaln(n + 1) - special.gammaln(j + 1) - special.gammaln(n - j + 1)
+        # log C(n, j) = -log(n + 1) - log B(n - j + 1, j + 1)
+        log_term = (-math.log(n + 1) - special.betaln(n - j + 1, j + 1)
                     + special.betaln(j + a, n - j + b) - log_norm)
         term = math.exp(log_term)
         total += term

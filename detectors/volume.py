@@ -20,10 +20,15 @@ left out of later baselines.
 
 Surge (judged when an hour closes)
 ----------------------------------
-``n >= surge_min_ratio * S/K`` (2x), ``S/K >= surge_min_expected`` (the hour is normally
-used), and ``P(X >= n) <= a`` with ``a = budget / 24``: a checkpoint is looked at 24 times
-a day, so a per-look level of ``budget / 24`` keeps the surges of ordinary days within the
-daily budget (Bonferroni; looks at different hours are nearly independent).
+A likelihood-ratio CUSUM for a ``surge_ratio``-fold (4x) rise, over the hours' predictive
+negative binomials: ``S_h = max(0, S_{h-1} + log f(n_h | 4 m_h) - log f(n_h | m_h))``,
+alarm at ``S_h >= H`` on an hour normally used (``m_h >= surge_min_expected``). Lorden's
+bound gives at most one false alarm in ``e^H`` looks; a checkpoint is looked at 24 times a
+day, so ``H = ln(24 / budget per day)``. The negative binomial (not a Poisson) keeps a
+busy day, or an hour judged against few like days, from adding up to a surge: a day at
+1.6 times the usual traffic drifts the sum down, a threefold surge at a busy checkpoint
+alarms in its first hour, at ten an hour within two. The sum is recomputed over the last
+``surge_memory_hours`` (48) hours, so judging an hour again gives the same answer.
 
 Silence (judged every quarter of an hour)
 -----------------------------------------
@@ -48,9 +53,9 @@ traffic (0.2 each by default; see ``detectors.base``).
 Cold start: nothing is judged until ``min_history_days`` (7) of history lie before the
 hour, and a day type with no like day yet (the first Saturday) is not judged.
 
-One condition, one alert: a surge episode is a run of alarming hours (an hour next to an
-alarming hour raises nothing); a silence is alerted once per gap (its id derives from the
-checkpoint and ``t0``); a declaration ends it.
+One condition, one alert: a surge episode is a run of alarms at most six hours apart; a
+silence is alerted once per gap (its id derives from the checkpoint and ``t0``); a
+declaration ends it.
 """
 
 from __future__ import annotations
@@ -72,9 +77,11 @@ from vhc_common.timebase import (
     local_weekday,
 )
 
-__all__ = ["Baseline", "VolumeDetector", "VolumeParams", "VolumeState"]
+__all__ = ["Baseline", "VolumeDetector", "VolumeParams", "VolumeState", "nbinom_llr"]
 
 WEEKDAYS_SAT_SUN: tuple[tuple[int, ...], ...] = ((0, 1, 2, 3, 4), (5,), (6,))
+#: A surge alarm this many hours or fewer from another belongs to the same episode.
+SURGE_EPISODE_GAP_H = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +139,8 @@ class VolumeState:
     surge_hours: list[int] = field(default_factory=list)
     #: day-level dispersion cached for one local day: ``[day, phi]``
     phi_cache: list[float] = field(default_factory=list)
-    #: expected declarations of the hours judged recently (the surge CUSUM's input)
-    expected: dict[int, float] = field(default_factory=dict)
+    #: ``[mean, size]`` of the hours judged recently (the surge CUSUM's input)
+    expected: dict[int, list[float]] = field(default_factory=dict)
     #: declarations per local day (a day with none was closed: never a like day)
     day_totals: dict[int, int] = field(default_factory=dict)
 
@@ -148,7 +155,7 @@ class VolumeState:
             return cls()
         last, silent, spans, surges, phi, expected, days = raw
         return cls(last, silent, [list(s) for s in spans], list(surges), list(phi),
-                   {int(h): float(e) for h, e in expected.items()},
+                   {int(h): [float(e[0]), float(e[1])] for h, e in expected.items()},
                    {int(d): int(n) for d, n in days.items()})
 
 
@@ -314,14 +321,16 @@ class VolumeDetector:
         if base is None:
             state.expected.pop(hour, None)
             return []
-        state.expected[hour] = round(base.mean, 4)
+        state.expected[hour] = [round(base.mean, 4), round(base.size, 4)]
         for old in [h for h in state.expected if h < hour - p.surge_memory_hours]:
             del state.expected[old]
         peak, alarm = self._surge_cusum(series, state, hour)
         observed = series.total(hour)
         if not alarm or base.mean < p.surge_min_expected:
             return []
-        episode = any(abs(h - hour) == 1 for h in state.surge_hours)
+        # An episode goes on while alarms keep coming (the sum restarts at an alarm, so a
+        # continuing surge alarms every hour or two).
+        episode = any(0 < abs(h - hour) <= SURGE_EPISODE_GAP_H for h in state.surge_hours)
         if hour not in state.surge_hours:
             state.surge_hours.append(hour)
         if episode:
@@ -333,14 +342,14 @@ class VolumeDetector:
         """The likelihood-ratio CUSUM for a ``surge_ratio``-fold rise, recomputed over the
         last ``surge_memory_hours`` judged hours: ``(value at hour, alarm at hour)``."""
         p = self.params
-        log_rho = math.log(p.surge_ratio)
         s = 0.0
         alarm = False
         for h in range(hour - p.surge_memory_hours + 1, hour + 1):
             expected = state.expected.get(h)
             if expected is None:
                 continue
-            s = max(0.0, s + series.total(h) * log_rho - expected * (p.surge_ratio - 1))
+            mean, size = expected
+            s = max(0.0, s + nbinom_llr(series.total(h), mean, size, p.surge_ratio))
             alarm = s >= self._surge_threshold
             if alarm and h < hour:
                 s = 0.0
@@ -393,8 +402,10 @@ class VolumeDetector:
         known = [h for h in weeks_back
                  if series.first_hour is not None and h >= series.first_hour
                  and not _anomalous(state, h)]
-        # Closed at this hour of the week in every recent week we know: closed then.
-        return not known or any(series.total(h) > 0 for h in known)
+        # Open at this hour of the week in a recent week we know. A checkpoint not seen at
+        # this hour of the week yet (its first Monday) is not judged: a market closed on
+        # Mondays cannot be told from a silent one before it has been closed once.
+        return any(series.total(h) > 0 for h in known)
 
     # -------------------------------------------------------------- alerts
 
@@ -453,6 +464,18 @@ class VolumeDetector:
                             "gap_hours": round(hours, 3)},
             ),
         )
+
+
+def nbinom_llr(n: int, mean: float, size: float, rho: float) -> float:
+    """``log f(n | rho * mean) - log f(n | mean)`` for a negative binomial of ``size``:
+    the evidence an hour's count gives for a ``rho``-fold rise (for large ``size``, the
+    Poisson ``n ln rho - mean (rho - 1)``)."""
+    if mean <= 0:
+        return 0.0 if n == 0 else n * math.log(rho)
+    if size > 1e9:
+        return n * math.log(rho) - mean * (rho - 1)
+    return (size * math.log((size + mean) / (size + rho * mean))
+            + n * math.log(rho * (size + mean) / (size + rho * mean)))
 
 
 def _anomalous(state: VolumeState, hour: int) -> bool:

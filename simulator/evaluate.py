@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -57,8 +58,10 @@ def _scenario(seed: int, days: int, checkpoints: int, wards: int, inject: bool =
 
 
 def _progress(total: int, label: str) -> tqdm[Any]:
-    return tqdm(total=total, desc=label, unit="decl", unit_scale=True, leave=False,
-                dynamic_ncols=True)
+    """A progress bar on a terminal; a line every half minute in a log."""
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, desc=label, unit="decl", unit_scale=True, leave=tty,
+                dynamic_ncols=True, mininterval=0.5 if tty else 30.0)
 
 
 def evaluate(seeds: Sequence[int], *, days: int, checkpoints: int, wards: int,

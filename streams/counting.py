@@ -191,8 +191,7 @@ class DeclarationCounting:
                 offset=item.record.offset,
             ))
             item.outcome = added.value
-            # A replayed record was counted before the crash: not a duplicate.
-            result.outcomes["duplicate" if added is AddOutcome.DUPLICATE else "counted"] += 1
+            result.outcomes[added.value] += 1
         for hour, bucket in touched.items():
             # Written even when unchanged: a replay after a crash must rebuild the view.
             self._buckets[composite_key(checkpoint_id, hour)] = bucket.encode()

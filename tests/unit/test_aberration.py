@@ -1,4 +1,5 @@
-"""EARS C1/C2/C3 and the Poisson CUSUM: hand-computed values, then the detector."""
+"""symptom_aberration: the textbook statistics by hand, the likelihood-ratio CUSUM, the
+negative-binomial regression, then the detector (arming, episodes, evidence, re-judging)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from detectors.aberration import (
     ears_c1,
     ears_c2,
     ears_c3,
+    fit_negbin,
 )
-from detectors.counts import HOUR_MS
-from detectors.flags import DeclarationFlags as F
-from detectors.history import HourlyHistory
-from vhc_common.schemas import AlertKind, Severity
+from detectors.base import Subject
+from detectors.series import HourlySeries
+from detectors.tails import poisson_sf
+from vhc_common.schemas import AlertEvent, AlertKind, Severity
+from vhc_common.timebase import HOUR_MS
 
 
 def test_c1_hand_computed() -> None:
@@ -84,125 +87,158 @@ def test_cusum_is_never_negative(m: float, x: int, s_prev: float) -> None:
     assert s >= 0 and math.isfinite(s)
 
 
+# ------------------------------------------------------------------------ regression
+
+
+def test_negbin_on_a_flat_poisson_baseline() -> None:
+    # 14 days of 1000 declarations and 5 symptomatic: the share is 0.5 %, no trend, no
+    # over-dispersion (phi floored at 1): the expected count today at 1000 is 5.
+    y = [5.0] * 14
+    n = [1000.0] * 14
+    weekend = [d % 7 >= 5 for d in range(14)]
+    fit = fit_negbin(y, n, weekend, y0=5, n0=1000.0, weekend0=False)
+    assert fit is not None
+    assert fit.expected == pytest.approx(5.0, rel=1e-6)
+    assert fit.dispersion == 1.0 and not fit.trend
+    assert fit.p_value > 0.3  # 5 of an expected 5 is ordinary
+
+
+def test_negbin_follows_the_exposure_and_flags_a_rise() -> None:
+    y = [4.0, 6.0, 5.0, 5.0, 4.0, 6.0, 5.0, 5.0, 4.0, 6.0]
+    n = [1000.0] * 10
+    fit = fit_negbin(y, n, [False] * 10, y0=20, n0=2000.0, weekend0=False)
+    assert fit is not None
+    assert fit.expected == pytest.approx(10.0, rel=1e-3)  # twice the traffic, same share
+    # 20 against 10: the prediction's own uncertainty (10 periods of 5: var(log mu) =
+    # 1/50, size = 10^2 / (10^2 / 50) = 50) widens the tail beyond a plain Poisson.
+    assert fit.size == pytest.approx(50.0, rel=1e-3)
+    assert poisson_sf(20, 10.0) < fit.p_value < 0.01
+
+
+def test_negbin_drops_an_insignificant_trend_and_reweights_an_outlier() -> None:
+    y = [5.0, 4.0, 6.0, 5.0, 30.0, 5.0, 4.0, 6.0, 5.0, 5.0, 6.0, 4.0]  # one outlier day
+    fit = fit_negbin(y, [1000.0] * 12, [False] * 12, y0=6, n0=1000.0, weekend0=False)
+    assert fit is not None and not fit.trend
+    assert fit.expected < 7.5  # the outlier is down-weighted, not averaged in
+
+
+def test_negbin_needs_a_baseline() -> None:
+    assert fit_negbin([1.0] * 3, [100.0] * 3, [False] * 3, y0=1, n0=100.0,
+                      weekend0=False) is None
+
+
 # ------------------------------------------------------------------------ the detector
 
 D0 = 20_000  # a day index; hours are D0 * 24 + h
 
 
 class Feed:
-    """A checkpoint's traffic; stream time is its newest declaration."""
+    """A checkpoint's series, 10 declarations in each hour 08..17, judged hour by hour."""
 
-    def __init__(self) -> None:
-        self.det = AberrationDetector()
+    def __init__(self, params: AberrationParams | None = None) -> None:
+        self.det = AberrationDetector(params)
         self.state = AberrationState()
-        self.history = HourlyHistory()
-        self.now_ms = 0
+        self.subject = Subject(series=HourlySeries(), checkpoint_id="CP", ward_code="08749",
+                               place="CP")
 
-    def add(self, at_ms: int, flags: F) -> None:
-        self.history.observe(at_ms, flags)
-        self.now_ms = max(self.now_ms, at_ms)
+    def hour(self, day: int, hour: int, total: int, sick: int) -> list[AlertEvent]:
+        h = (D0 + day) * 24 + hour
+        self.subject.series.put(h, total=total, symptomatic=sick)
+        return self.det.on_hour_closed(self.state, self.subject, h,
+                                       now_ms=(h + 1) * HOUR_MS + 300_000, late=False)
 
-    def advance(self) -> list[object]:
-        return list(self.det.advance(self.state, self.history, now_ms=self.now_ms,
-                                     checkpoint_id="CP"))
-
-    def day(self, day: int, symptomatic_at: dict[int, int] | None = None) -> list[object]:
-        """10 declarations in each hour 08..17; by default one symptomatic at 09 and 14."""
-        symptomatic_at = symptomatic_at if symptomatic_at is not None else {9: 1, 14: 1}
-        alerts: list[object] = []
-        for hour in range(8, 18):
-            base_ms = ((D0 + day) * 24 + hour) * HOUR_MS
-            for i in range(10):
-                self.add(base_ms + i * 60_000,
-                         F.SYMPTOMATIC if i < symptomatic_at.get(hour, 0) else F.NONE)
-            alerts += self.advance()
+    def day(self, day: int, sick_at: dict[int, int] | None = None) -> list[AlertEvent]:
+        """By default one symptomatic at 09 and one at 14."""
+        sick_at = sick_at if sick_at is not None else {9: 1, 14: 1}
+        alerts: list[AlertEvent] = []
+        for hour in range(24):
+            open_ = 8 <= hour < 18
+            alerts += self.hour(day, hour, 10 if open_ else 0, sick_at.get(hour, 0))
         return alerts
 
 
-def test_silent_until_a_full_baseline_then_alarms_once_on_a_rise() -> None:
+def test_llr_cusum_hand_computed() -> None:
+    # Share 2 / 100 with the prior: a = 1 % x 200 + 14 = 16, b = 99 % x 200 + 686 = 884
+    # over the 7 days ending a day before; p = 16 / 900. An hour of 10 declarations
+    # expects m = 10 p = 0.17778; an hour with 4 symptomatic adds
+    # 4 ln 3 - 2 m = 4.0389, one with 0 subtracts 2 m.
     feed = Feed()
-    for day in range(5):
-        assert feed.day(day) == []
-    # A rise on day 5 is not judged: there is no full baseline yet (cold start).
-    assert feed.day(5, {9: 1, 10: 8, 14: 1}) == []
-    for day in range(6, 17):
-        assert feed.day(day) == []
-    alerts = feed.day(17, {9: 1, 10: 8, 14: 1})
-    assert len(alerts) == 1  # one condition, one alert, though it alarms for hours
-    (alert,) = alerts
-    assert alert.kind is AlertKind.SYMPTOM_ABERRATION  # type: ignore[attr-defined]
-    ev = alert.evidence  # type: ignore[attr-defined]
-    # Evaluated when hour 10 closes (stream time past 11:05): the 24 h ending 11:00 hold
-    # 1 (yesterday 14:00) + 1 (09:00) + 8 (10:00) = 10 symptomatic of 100; each baseline
-    # day held 2 of 100, rescaled 2 * 100 / 100 = 2, sd 0 -> min_sigma 1:
-    # C1 = (10 - 2) / 1 = 8, C2 = 8; CUSUM: m = max(0.02 * 10, 0.5) = 0.5,
-    # S = (8 - 0.5) / sqrt(0.5) - 1.04 = 9.566 >= 2.26. C2 of the same hour 2 and 1 days
-    # earlier was (2 - 2) / 1 = 0, so C3 = 0 + 0 + max(0, 8 - 1) = 7 >= 2.
-    assert ev.observed == 10 and ev.expected == 2.0 and ev.threshold == 5.0
-    assert ev.statistics["c1"] == 8.0 and ev.statistics["c2"] == 8.0
-    assert ev.statistics["c3"] == 7.0
-    assert ev.statistics["cusum_m"] == 0.5 and ev.statistics["hour_observed"] == 8.0
-    assert ev.method == "EARS C1, EARS C2, EARS C3, CUSUM"
-    assert alert.severity is Severity.CRITICAL  # type: ignore[attr-defined]
-    assert alert.window_end.timestamp() * 1000 == ((D0 + 17) * 24 + 11) * HOUR_MS  # type: ignore[attr-defined]
-
-
-def test_a_rise_in_traffic_alone_is_not_an_aberration() -> None:
-    feed = Feed()
-    for day in range(12):
+    for day in range(9):
         feed.day(day)
-    # Day 12: three times the traffic with the same 2% share: nothing abnormal.
-    alerts = []
-    for hour in range(8, 18):
-        base_ms = ((D0 + 12) * 24 + hour) * HOUR_MS
-        for i in range(30):
-            feed.add(base_ms + i * 20_000,
-                     F.SYMPTOMATIC if hour in (9, 14) and i < 3 else F.NONE)
-        alerts += feed.advance()
+    p = 16 / 900
+    h = (D0 + 9) * 24 + 10
+    feed.subject.series.put(h, total=10, symptomatic=4)
+    (result,) = feed.det.judge(feed.subject.series, h)
+    assert result.statistics["share"] == pytest.approx(p, abs=1e-6)
+    assert result.statistics["llr_cusum_s"] == pytest.approx(
+        4 * math.log(3) - 2 * 10 * p, abs=1e-3)
+    assert not result.alarm  # 4.04 < H = ln(1 / (0.2 % / 24)) = 9.393
+
+
+def test_silent_until_a_full_baseline_then_one_alert_per_episode() -> None:
+    feed = Feed()
+    for day in range(8):  # the baseline (7 days) and its guard day
+        assert feed.day(day, {9: 1, 10: 8, 14: 1} if day == 5 else None) == []
+    alerts = feed.day(8)
     assert alerts == []
+    alerts = feed.day(9, {9: 1, 10: 8, 11: 8, 14: 1})
+    assert len(alerts) == 1
+    (alert,) = alerts
+    assert alert.kind is AlertKind.SYMPTOM_ABERRATION and alert.severity is Severity.WARNING
+    # The evidence shows the value that crossed, not the 0 it was reset to, and the
+    # expectation: no "expected ?" (defects of the old CUSUM).
+    ev = alert.evidence
+    assert ev.statistics["llr_cusum_s"] >= ev.threshold > 9
+    assert ev.expected is not None and "?" not in alert.summary.en
+    # 8 in the 10:00 hour add 8 ln 3 - 2 m = 8.25 < 9.39; another 8 at 11:00 cross.
+    assert alert.window_end is not None and alert.window_end.hour == 11 + 1
+    # The rise goes on for hours: no second alert; a quiet day ends the episode.
+    assert feed.day(10, {9: 4, 10: 8, 14: 1}) == []
+    assert feed.day(11) == [] and feed.day(12) == []
+    assert len(feed.day(13, {9: 1, 10: 9, 11: 9, 14: 1})) == 1
 
 
-def test_evaluation_waits_for_the_grace_period() -> None:
+def test_the_baseline_is_the_seven_days_ending_a_day_before() -> None:
+    # The old CUSUM's share skipped the 23 hours before the judged hour although its
+    # docstring said "the last 7 days"; here the guard day is the documented choice.
     feed = Feed()
+    for day in range(10):
+        feed.day(day)
+    h = (D0 + 9) * 24 + 12
+    series = feed.subject.series
+    first, last = h - 8 * 24 + 1, h - 24
+    total, sym = series.window(first, last)
+    a, b = feed.det.share(series, h)
+    assert (a, b) == (pytest.approx(2 + sym), pytest.approx(198 + total - sym))
+
+
+@pytest.mark.parametrize("method", ["llr_cusum", "negbin", "ears_c1", "ears_c2", "ears_c3",
+                                    "cusum"])
+def test_every_method_runs_and_sees_a_big_rise(method: str) -> None:
+    feed = Feed(AberrationParams(methods=(method,), c1_threshold=3, c2_threshold=3,
+                                 c3_threshold=2, cusum_h=2.26))
     for day in range(12):
-        feed.day(day)
-    last = feed.state.evaluated_hour
-    # Stream time 12:04 on day 12: hour 11 ends at 12:00 but grace is 5 minutes.
-    feed.now_ms = ((D0 + 12) * 24 + 12) * HOUR_MS + 4 * 60_000
-    feed.advance()
-    assert feed.state.evaluated_hour == (D0 + 12) * 24 + 10 != last
-    feed.now_ms += 60_000  # 12:05: hour 11 closes
-    feed.advance()
-    assert feed.state.evaluated_hour == (D0 + 12) * 24 + 11
+        assert feed.day(day) == [], (method, day)
+    alerts = feed.day(12, {9: 1, 10: 8, 11: 8, 12: 8, 14: 1})
+    assert [a.kind for a in alerts] == [AlertKind.SYMPTOM_ABERRATION], method
+    assert alerts[0].evidence.method == method
 
 
-def test_state_round_trips() -> None:
+def test_judging_an_hour_again_with_late_data_is_a_pure_function() -> None:
     feed = Feed()
-    for day in range(11):
+    for day in range(10):
         feed.day(day)
-    assert AberrationState.decode(feed.state.encode()) == feed.state
-    assert HourlyHistory.decode(feed.history.encode()) == feed.history
+    h = (D0 + 10) * 24 + 10
+    feed.subject.series.put(h, total=10, symptomatic=1)
+    before = feed.det.judge(feed.subject.series, h)
+    feed.subject.series.put(h, total=10, symptomatic=1)
+    assert feed.det.judge(feed.subject.series, h) == before
 
 
-def test_parameters_are_checked() -> None:
-    with pytest.raises(ValueError, match="min_sigma"):
-        AberrationParams(min_sigma=0)
-
-
-def test_a_new_rise_after_a_quiet_day_is_a_new_alert() -> None:
-    feed = Feed()
-    for day in range(17):
-        feed.day(day)
-    first = feed.day(17, {9: 1, 10: 8, 14: 1})
-    # C3 keeps alarming while C2 of the spike day is within t-2..t (two more days).
-    later = [a for day in range(18, 24) for a in feed.day(day)]
-    second = feed.day(24, {9: 1, 10: 8, 14: 1})
-    assert len(first) == 1 and later == [] and len(second) == 1
-    assert first[0].alert_id != second[0].alert_id  # type: ignore[attr-defined]
-
-
-def test_unjudged_hours_neither_extend_nor_end_an_episode() -> None:
-    state = AberrationState(episode_hour=100, quiet_hours=23)
-    history = HourlyHistory(hours={}, first_hour=90)  # no traffic: nothing can be judged
-    AberrationDetector().advance(state, history, now_ms=200 * HOUR_MS, checkpoint_id="CP")
-    assert (state.episode_hour, state.quiet_hours) == (100, 23)
+def test_unknown_methods_and_bad_parameters_are_refused() -> None:
+    with pytest.raises(ValueError, match="ears_c9"):
+        AberrationParams(methods=("ears_c9",))
+    with pytest.raises(ValueError, match=r"got 1\.0"):
+        AberrationParams(rho=1.0)
+    with pytest.raises(ValueError, match="got 0"):
+        AberrationParams(budget_per_100_days=0)

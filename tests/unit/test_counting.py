@@ -48,9 +48,16 @@ def test_counts_each_declaration_once_across_batches_and_replays() -> None:
     events = [declaration_event(scanned_at=T0 - timedelta(minutes=i)) for i in range(10)]
     first = h.counting.apply([h.record(e) for e in events[:6]])
     assert first.outcomes == {"counted": 6}
-    # A replay after a crash re-delivers 3 old records with the new ones.
-    second = h.counting.apply([h.record(e) for e in events[3:]])
-    assert second.outcomes == {"counted": 4, "duplicate": 3}
+    # A replay after a crash re-delivers 3 old records (same offsets) with the new ones.
+    old = [RawRecord(r.topic, r.partition, r.offset, r.key, r.value)
+           for r in [h.record(e) for e in events[:6]]][3:]
+    replay = [RawRecord(o.topic, 0, o.offset - 6, o.key, o.value) for o in old]
+    second = h.counting.apply(replay + [h.record(e) for e in events[6:]])
+    assert second.outcomes == {"counted": 4, "replayed": 3}
+    # Another record of a declaration counted before (a retried publish) is a duplicate.
+    third = h.counting.apply([h.record(events[0])])
+    assert third.outcomes == {"duplicate": 1}
+    assert [c.duplicate for c in third.events] == [True]
     assert h.total("PY-XH-CHO", END_MS, HOUR_MS) == 10
 
 

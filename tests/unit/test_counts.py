@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from detectors.counts import (
     HOUR_MS,
+    AddOutcome,
     CountedDeclaration,
     HourBucket,
     WindowCounts,
@@ -75,8 +76,11 @@ def test_empty_state_counts_nothing() -> None:
 
 def test_adding_twice_counts_once() -> None:
     bucket = HourBucket(hour_of(END))
-    assert bucket.add(item(7, END)) is True
-    assert bucket.add(item(7, END)) is False
+    assert bucket.add(item(7, END)) is AddOutcome.COUNTED
+    assert bucket.add(item(7, END)) is AddOutcome.REPLAYED  # the same record (offset) again
+    again = CountedDeclaration(key=7, scanned_at_ms=END, flags=F.NONE, offset=99)
+    assert bucket.add(again) is AddOutcome.DUPLICATE  # another record of it
+    assert len(bucket) == 1
     assert len(bucket) == 1
 
 
@@ -93,7 +97,7 @@ def test_encode_decode_roundtrip_and_corruption() -> None:
     assert again.entries == bucket.entries
     assert HourBucket.decode(5, None).entries == {}
     with pytest.raises(StateDecodeError, match="version"):
-        HourBucket.decode(5, b"\x02" + bucket.encode()[1:])
+        HourBucket.decode(5, b"\x01" + bucket.encode()[1:])  # the old version 1
     with pytest.raises(StateDecodeError):
         HourBucket.decode(5, bucket.encode()[:-1])
 

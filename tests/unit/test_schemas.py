@@ -138,3 +138,22 @@ def test_bad_checkpoint_field_is_named(field: str, value: Any) -> None:
 def test_good_checkpoint() -> None:
     cp = CheckpointIn.model_validate(checkpoint(opening_hours=["07:00-11:30", "13:30-24:00"]))
     assert cp.opening_hours == ["07:00-11:30", "13:30-24:00"]
+
+
+def test_opening_hours_by_day_of_the_week() -> None:
+    cp = CheckpointIn.model_validate(checkpoint(opening_hours="Mo-Fr 07:00-17:00; Sa 08:00-12:00"))
+    assert cp.opening_hours == "Mo-Fr 07:00-17:00; Sa 08:00-12:00"
+    assert CheckpointIn.model_validate(checkpoint(opening_hours=None)).opening_hours is None
+
+
+@pytest.mark.parametrize(("hours", "part"), [
+    ("Mo-Fr 07:00-17:00; Sa 8:00-12:00", "'8:00-12:00' is not a time span"),
+    ("Mo-Fr 07:00-17:00; PH off", "'PH' is not a day selector"),
+    ("Mo-Xx 07:00-17:00", "'Xx' is not a day"),
+    ([f"{h:02d}:00-{h:02d}:30" for h in range(9)], "at most 8 daily intervals"),
+])
+def test_malformed_hours_name_the_part_that_is_wrong(hours: Any, part: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        CheckpointIn.model_validate(checkpoint(opening_hours=hours))
+    (error,) = err.value.errors()
+    assert error["loc"][0] == "opening_hours" and part in error["msg"]

@@ -1,0 +1,385 @@
+"""The worker's batch body without faust: exactly once per alert across crashes, stream time
+per frame, backlogs judged on their own time, wards independent of interleaving."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from detectors.aberration import AberrationDetector, AberrationParams
+from detectors.cluster import ClusterDetector
+from detectors.errors import StateDecodeError
+from detectors.flags import FlagPolicy
+from detectors.outbreak import OutbreakAreaHistory
+from detectors.schedule import HoursChange, HoursTimeline, parse_opening_hours
+from detectors.volume import VolumeDetector
+from streams.counting import RawRecord
+from streams.pipeline import (
+    BatchOutput,
+    CheckpointEnvelope,
+    CheckpointInfo,
+    Pipeline,
+    PipelineTables,
+    TimeRules,
+)
+from streams.wards import HourSummary, WardProcessor, Watermark, decode_ward_record
+from tests.factories import declaration_event
+from vhc_common.partitioning import partition_for
+from vhc_common.schemas import Contact, PersonRef
+from vhc_common.timebase import HOUR_MS, to_ms
+
+PARTITIONS = 4
+# 2026-11-02 (a Monday) 00:00 local is 2026-11-01 17:00 UTC.
+DAY0 = datetime(2026, 11, 1, 17, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # when a replay's records are received
+
+
+class Rig:
+    """A pipeline over dict tables, fed like the worker feeds it."""
+
+    def __init__(self, tables: PipelineTables | None = None,
+                 registry: dict[str, CheckpointInfo] | None = None) -> None:
+        self.tables = tables or PipelineTables({}, {}, {}, {})
+        self.registry = registry if registry is not None else {}
+        self.wall = int(NOW.timestamp() * 1000)
+        self.pipeline = Pipeline(
+            tables=self.tables, partitions=PARTITIONS, policy=FlagPolicy(),
+            cluster=ClusterDetector(), volume=VolumeDetector(),
+            aberration=AberrationDetector(AberrationParams()), rules=TimeRules(),
+            info=lambda cid: self.registry.get(cid) or CheckpointInfo(),
+            wards_on_partition=self.wards_on, outbreak=OutbreakAreaHistory,
+            wall_ms=lambda: self.wall)
+
+    def wards_on(self, partition: int) -> set[str]:
+        return {i.ward_code for c, i in self.registry.items()
+                if i.ward_code and partition_for(c.encode(), PARTITIONS) == partition}
+
+    def run(self, records: list[RawRecord], batch: int) -> list[BatchOutput]:
+        return [self.pipeline.process(records[i:i + batch])
+                for i in range(0, len(records), batch)]
+
+
+def office(cid: str = "OFF-A", ward: str = "08749") -> CheckpointInfo:
+    del cid
+    return CheckpointInfo(ward_code=ward, kind="office")
+
+
+class Stream:
+    """Records of several checkpoints, partitioned and numbered as Kafka would."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[int, int] = {}
+        self.records: list[RawRecord] = []
+
+    def add(self, cid: str, scanned: datetime, *, received: datetime | None = None,
+            sick: bool = False, contact: Contact = Contact.NONE,
+            declaration_id: str | None = None, person: int | None = None) -> RawRecord:
+        p = partition_for(cid.encode(), PARTITIONS)
+        offset = self.offsets.get(p, 0)
+        self.offsets[p] = offset + 1
+        fields: dict[str, Any] = {"checkpoint_id": cid, "scanned_at": scanned,
+                                  "received_at": received or NOW,
+                                  "symptoms": ("cough",) if sick else (), "contact": contact}
+        if declaration_id:
+            fields["declaration_id"] = declaration_id
+        if person is not None:
+            fields["person"] = PersonRef(key=f"{person:032x}")
+        value = declaration_event(**fields).model_dump_json().encode()
+        record = RawRecord("declarations.v1", p, offset, cid.encode(), value)
+        self.records.append(record)
+        return record
+
+
+def office_days(stream: Stream, cid: str, days: Iterable[int], rng: random.Random, *,
+                per_hour: int = 8, live: bool = False, sick_share: float = 0.01,
+                skip: set[tuple[int, int]] | None = None) -> None:
+    """Weekdays 07:00-17:00 local; ``skip`` (day, hour) pairs are silent."""
+    for day in days:
+        if day % 7 >= 5:
+            continue
+        for hour in range(7, 17):
+            if skip and (day, hour) in skip:
+                continue
+            for i in range(per_hour):
+                at = DAY0 + timedelta(days=day, hours=hour, minutes=i * 60 / per_hour + 1)
+                stream.add(cid, at, received=at + timedelta(seconds=2) if live else None,
+                           sick=rng.random() < sick_share, person=rng.getrandbits(64))
+
+
+def kinds(outputs: list[BatchOutput]) -> list[str]:
+    return [a.kind.value for o in outputs for a in o.alerts]
+
+
+def ids(outputs: list[BatchOutput]) -> list[str]:
+    return [a.alert_id for o in outputs for a in o.alerts]
+
+
+# ------------------------------------------------------------------------ batches
+
+
+@pytest.mark.parametrize("batch", [7, 500, 100_000])
+def test_batch_size_never_changes_the_alerts(batch: int) -> None:
+    rng = random.Random(3)
+    stream = Stream()
+    office_days(stream, "OFF-A", range(14), rng, skip={(10, h) for h in range(12, 17)})
+    office_days(stream, "OFF-B", range(14), rng)
+    for i in range(5):  # a burst of coughs
+        stream.add("OFF-A", DAY0 + timedelta(days=11, hours=9, minutes=i * 5 + 2), sick=True,
+                   person=10_000 + i)
+    registry = {"OFF-A": office(), "OFF-B": office()}
+    one_by_one = Rig(registry=registry).run(stream.records, 1)
+    assert {"checkpoint_silent", "symptom_cluster"} <= set(kinds(one_by_one))
+    # The same alerts; their order across partitions may differ, never within one.
+    assert sorted(ids(Rig(registry=registry).run(stream.records, batch))) == sorted(
+        ids(one_by_one))
+
+
+def test_replayed_offsets_are_skipped() -> None:
+    stream = Stream()
+    office_days(stream, "OFF-A", range(3), random.Random(4), sick_share=0.2)
+    rig = Rig(registry={"OFF-A": office()})
+    first = rig.run(stream.records, 100)
+    again = rig.run(stream.records[50:150], 100)  # redelivered after a crash
+    assert kinds(first) and not kinds(again)
+    assert sum(o.outcomes["replayed_detection"] for o in again) == 100
+    env = CheckpointEnvelope.decode(rig.tables.checkpoints["OFF-A"])
+    assert env.series.window(0, 10**7)[0] == len(stream.records)
+
+
+def test_the_same_declaration_at_two_offsets_counts_once() -> None:
+    # A retried publish: one declaration, two records. Stats counted it once; the detectors'
+    # hour history gave [2, 0] and inflated every baseline.
+    stream = Stream()
+    at = DAY0 + timedelta(days=1, hours=9)
+    did = "3b0a4f0e-1f7a-4f53-9d3e-1d2c3b4a5f60"
+    stream.add("OFF-A", at, sick=True, declaration_id=did, person=1)
+    stream.add("OFF-A", at, sick=True, declaration_id=did, person=1)
+    rig = Rig(registry={"OFF-A": office()})
+    out = rig.run(stream.records, 1)
+    env = CheckpointEnvelope.decode(rig.tables.checkpoints["OFF-A"])
+    assert env.series.at(to_ms(at) // HOUR_MS) == (1, 1)
+    assert kinds(out) == ["symptomatic_declaration"]
+    assert out[1].outcomes["duplicate"] == 1
+
+
+# ------------------------------------------------------------------------ the outbox
+
+
+def test_an_alert_whose_state_was_stored_is_sent_again_after_a_crash() -> None:
+    # The old worker stored "offset 41 applied" in one changelog record and queued the
+    # alert separately: if only the state reached Kafka, the replay skipped offset 41 and
+    # the close-contact alert was never raised.
+    stream = Stream()
+    for i in range(42):
+        stream.add("OFF-A", DAY0 + timedelta(days=1, hours=8, minutes=i),
+                   contact=Contact.F0 if i == 41 else Contact.NONE, person=i)
+    tables = PipelineTables({}, {}, {}, {})
+    registry = {"OFF-A": office()}
+    before = Rig(tables, registry).run(stream.records, 41)
+    assert [a.kind.value for a in before[1].alerts] == ["close_contact"]
+    sent = before[1].alert_sends
+    # Crash: the tables (changelog) have offset 41 applied, the alert send is lost. A new
+    # process sends the stored outboxes at start (after the tables are restored)...
+    assert Rig(tables, registry).pipeline.pending_outboxes().alert_sends == sent
+    # ...and a process that replays first sends it when it loads the envelope.
+    restarted = Rig(tables, registry)
+    replay = restarted.run(stream.records[41:], 10)
+    assert replay[0].alerts == []  # nothing raised twice...
+    assert replay[0].alert_sends == sent  # ...and nothing lost: the outbox is sent again
+    # Once delivered (the worker waits for the acknowledgement), the next batch forgets it.
+    stream.add("OFF-A", DAY0 + timedelta(days=1, hours=9), person=99)
+    later = restarted.run(stream.records[42:], 10)
+    assert later[0].alert_sends == []
+
+
+def test_ward_summaries_are_in_the_outbox_too() -> None:
+    stream = Stream()
+    for i in range(30):
+        stream.add("OFF-A", DAY0 + timedelta(days=1, hours=8, minutes=i * 5), person=i)
+    tables = PipelineTables({}, {}, {}, {})
+    out = Rig(tables, {"OFF-A": office()}).run(stream.records, 100)
+    summaries = [decode_ward_record(v) for _, v in out[0].summary_sends]
+    assert any(isinstance(s, HourSummary) for s in summaries)
+    resent = Rig(tables, {"OFF-A": office()}).pipeline.pending_outboxes()
+    assert {v for _, v in resent.summary_sends} <= {v for _, v in out[0].summary_sends}
+    assert any(isinstance(decode_ward_record(v), HourSummary) for _, v in resent.summary_sends)
+
+
+def test_state_of_another_version_is_refused() -> None:
+    env = json.loads(CheckpointEnvelope().encode())
+    env["v"] = 1
+    with pytest.raises(StateDecodeError, match="version 1"):
+        CheckpointEnvelope.decode(json.dumps(env))
+
+
+# ------------------------------------------------------------------------ stream time
+
+
+def test_neighbours_on_the_partition_do_not_change_a_checkpoints_verdicts() -> None:
+    # A replay of OFF-A's past weeks onto a partition that carries live traffic: before,
+    # its hours were already closed by the live clock and nothing was judged.
+    rng = random.Random(5)
+    replay = Stream()
+    office_days(replay, "OFF-A", range(15), rng, skip={(11, h) for h in range(9, 17)})
+    alone = Rig(registry={"OFF-A": office()}).run(replay.records, 200)
+    assert "checkpoint_silent" in kinds(alone)
+
+    # Another checkpoint on the same partition is live, right now; its records interleave.
+    live_cid = next(f"LIVE-{i}" for i in range(100) if
+                    partition_for(f"LIVE-{i}".encode(), PARTITIONS)
+                    == partition_for(b"OFF-A", PARTITIONS))
+    mixed = Stream()
+    now = NOW
+    for i, record in enumerate(replay.records):
+        if i % 10 == 0:
+            mixed.add(live_cid, now, received=now, person=i)
+            now += timedelta(seconds=30)
+        mixed.add("OFF-A", datetime.fromisoformat(json.loads(record.value)["scanned_at"]),
+                  received=now, person=json.loads(record.value)["person"]["key"] and i)
+    rig = Rig(registry={"OFF-A": office(), live_cid: office()})
+    together = rig.run(mixed.records, 200)
+    mine = [a.kind.value for o in together for a in o.alerts
+            if a.checkpoint_id == "OFF-A" and a.kind.value in
+            {"checkpoint_silent", "volume_surge", "symptom_cluster", "symptom_aberration"}]
+    theirs = [a.kind.value for o in alone for a in o.alerts if a.kind.value in
+              {"checkpoint_silent", "volume_surge", "symptom_cluster", "symptom_aberration"}]
+    assert mine == theirs
+
+
+def test_a_backlog_is_judged_on_its_own_time() -> None:
+    # OFF-A is live; its front end goes offline at 09:00 on day 14 for 5 hours and sends
+    # its queue when it comes back; traffic inside the outage surged. Live: the silence
+    # is raised (and stands). Then the queued hours are judged late, on their own time,
+    # and the surge inside them is found.
+    rng = random.Random(6)
+    stream = Stream()
+    office_days(stream, "OFF-A", range(14), rng, live=True, per_hour=12)
+    rig = Rig(registry={"OFF-A": office()})
+    out = rig.run(stream.records, 300)
+    start = len(stream.records)
+    outage = DAY0 + timedelta(days=14, hours=9)
+    for minute in range(0, 120, 5):  # 08:00-09:00 live, then nothing
+        at = DAY0 + timedelta(days=14, hours=7, minutes=minute)
+        stream.add("OFF-A", at, received=at + timedelta(seconds=2), person=rng.getrandbits(64))
+    out += rig.run(stream.records[start:], 300)
+    # Ticks move the live clock through the outage: the silence is noticed.
+    silence = []
+    for q in range(1, 4 * 5):
+        tick = rig.pipeline.tick(partition_for(b"OFF-A", PARTITIONS),
+                                 to_ms(outage) + q * 15 * 60_000 + 30_000)
+        silence += [a.kind.value for a in tick.alerts]
+    assert silence == ["checkpoint_silent"]
+    # The queue arrives at 14:05: 12 an hour, but 40 an hour from 10:00 to 12:00.
+    upload = outage + timedelta(hours=5, minutes=5)
+    start = len(stream.records)
+    for hour in range(5):
+        n = 40 if hour in (1, 2) else 12
+        for i in range(n):
+            at = outage + timedelta(hours=hour, minutes=i * 60 / n)
+            stream.add("OFF-A", at, received=upload, person=rng.getrandbits(64))
+    stream.add("OFF-A", upload, received=upload + timedelta(seconds=1), person=1)
+    late = rig.run(stream.records[start:], 1000)
+    surges = [a for o in late for a in o.alerts if a.kind.value == "volume_surge"]
+    assert len(surges) == 1 and surges[0].window_start is not None
+    assert surges[0].window_start.hour in (outage.hour + 1, outage.hour + 2)
+    assert sum(o.outcomes["late_after_close"] for o in late) > 0
+
+
+def test_hours_in_force_then_decide() -> None:
+    # Registered as always open until day 8, then "Mo-Fr 07:00-12:00": afternoons stop
+    # counting as silent from the change on, and not before.
+    change = to_ms(DAY0 + timedelta(days=8))
+    hours = HoursTimeline([HoursChange(0, None),
+                           HoursChange(change, parse_opening_hours("Mo-Fr 07:00-12:00"))])
+    info = CheckpointInfo(ward_code="08749", kind="office", hours=hours)
+    assert info.hours.at(change - 1) is None
+    assert info.hours.at(change) is not None
+
+
+# ------------------------------------------------------------------------ wards
+
+
+def _ward_run(records: list[RawRecord], registry: dict[str, CheckpointInfo], seed: int,
+              ) -> list[str]:
+    """Partitions processed in a random interleaving, batches of random sizes; ward
+    records delivered per ward partition in order."""
+    rng = random.Random(seed)
+    rig = Rig(registry=registry)
+    by_p: dict[int, list[RawRecord]] = {}
+    for r in records:
+        by_p.setdefault(r.partition, []).append(r)
+    cursor = dict.fromkeys(by_p, 0)
+    queued: dict[int, list[bytes]] = {}
+    while any(cursor[p] < len(v) for p, v in by_p.items()):
+        p = rng.choice([q for q in by_p if cursor[q] < len(by_p[q])])
+        n = rng.randint(1, 400)
+        out = rig.pipeline.process(by_p[p][cursor[p]:cursor[p] + n])
+        cursor[p] += n
+        for key, value in out.summary_sends:
+            queued.setdefault(partition_for(key, PARTITIONS), []).append(value)
+    wards = WardProcessor(states={}, partitions=PARTITIONS,
+                          aberration=AberrationDetector(AberrationParams(budget_per_100_days=5)),
+                          grace_s=300, ward_partitions=lambda w: {
+                              partition_for(c.encode(), PARTITIONS)
+                              for c, i in registry.items() if i.ward_code == w})
+    alerts: list[str] = []
+    for _, values in sorted(queued.items()):
+        records_ = [(i, decode_ward_record(v)) for i, v in enumerate(values)]
+        i = 0
+        while i < len(records_):
+            n = rng.randint(1, 300)
+            alerts += [a.alert_id for a in wards.on_records(records_[i:i + n]).alerts]
+            i += n
+    return sorted(alerts)
+
+
+def test_ward_alerts_do_not_depend_on_how_partitions_interleave() -> None:
+    rng = random.Random(8)
+    cids = [f"W-{i}" for i in range(8)]
+    traffic: list[tuple[datetime, str, bool]] = []
+    for day in range(14):
+        if day % 7 >= 5:
+            continue
+        for cid in cids:
+            for hour in range(7, 17):
+                for i in range(6):
+                    at = DAY0 + timedelta(days=day, hours=hour, minutes=i * 10 + 1)
+                    traffic.append((at, cid, rng.random() < 0.01))
+                if day == 11 and hour in (9, 10, 11):  # a thin rise in the whole ward
+                    traffic.append((DAY0 + timedelta(days=day, hours=hour, minutes=30),
+                                    cid, True))
+    stream = Stream()
+    for at, cid, sick in sorted(traffic):
+        stream.add(cid, at, sick=sick, person=rng.getrandbits(64))
+    registry = {c: office(c) for c in cids}
+    first = _ward_run(stream.records, registry, seed=1)
+    assert first  # the rise is found
+    for seed in (2, 3, 4):
+        assert _ward_run(stream.records, registry, seed=seed) == first
+
+
+def test_ward_summaries_replace_and_watermarks_gate() -> None:
+    wards = WardProcessor(states={}, partitions=PARTITIONS,
+                          aberration=AberrationDetector(), grace_s=300,
+                          ward_partitions=lambda _w: {0, 1})
+    h = 500_000
+    records: list[tuple[int, HourSummary | Watermark]] = [
+        (0, HourSummary("08749", "A", h, 10, ("p1",))),
+        (1, HourSummary("08749", "A", h, 10, ("p1",))),  # sent twice: replaces
+        (2, Watermark("08749", 0, h)),
+    ]
+    wards.on_records(records)
+    env = wards._decode(wards._states["08749"])
+    assert env.cursor is None  # partition 1 has not said anything yet
+    wards.on_records([(3, Watermark("08749", 1, None))])  # nothing active there
+    env = wards._decode(wards._states["08749"])
+    assert env.cursor == h and env.series.at(h) == (10, 1)
+    # A late summary for a judged hour updates it (absolute, judged again).
+    wards.on_records([(4, HourSummary("08749", "B", h, 5, ("p1", "p2")))])
+    env = wards._decode(wards._states["08749"])
+    assert env.series.at(h) == (15, 2)  # p1 counted once across checkpoints
