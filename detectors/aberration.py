@@ -417,7 +417,8 @@ class AberrationDetector:
         return MethodResult("llr_cusum", alarm, total > 0 or peak > 0,
                             {"llr_cusum_s": round(peak, 4), "share": round(p_share, 6),
                              "hour_observed": float(sym), "hour_expected": round(m_last, 4)},
-                            expected=round(m_last, 4), threshold=round(threshold, 4))
+                            expected=self._expected_24h(series, hour, p_share),
+                            threshold=round(threshold, 4))
 
     def _std_cusum(self, series: HourlySeries, hour: int, p_share: float) -> MethodResult:
         p = self.params
@@ -436,7 +437,14 @@ class AberrationDetector:
                 s = 0.0
         return MethodResult("cusum", alarm, judged,
                             {"cusum_s": round(peak, 4), "cusum_m": round(m, 4)},
-                            expected=round(m, 4), threshold=p.cusum_h)
+                            expected=self._expected_24h(series, hour, p_share),
+                            threshold=p.cusum_h)
+
+    @staticmethod
+    def _expected_24h(series: HourlySeries, hour: int, p_share: float) -> float:
+        """What the CUSUMs expect of the trailing 24 hours (the alert's window): the
+        baseline share of their declarations. Their statistics give the hour's own."""
+        return round(p_share * series.window(hour - DAY_H + 1, hour)[0], 4)
 
     def _periods(self, series: HourlySeries, hour: int, days: int) -> list[tuple[int, int]]:
         """``(total, symptomatic)`` of the trailing 24 hours ending at ``hour - 24 j``,

@@ -37,7 +37,7 @@ from deploy.localsvc import (
     log_tail,
 )
 from simulator.scenario import Scenario
-from vhc_common.kafka_admin import group_lag
+from vhc_common.kafka_admin import wait_until_consumed
 from vhc_common.topics import ALERTS, DECLARATIONS
 
 __all__ = ["LiveSystem"]
@@ -112,7 +112,7 @@ class LiveSystem:
                     _post_batch(client, items, front)
                     progress(len(items))
                 case = self._report_case(client, scenario, staff)
-                self._wait_quiet(kafka.bootstrap, worker, run)
+                self._wait_quiet(kafka.bootstrap, worker)
                 alerts = _all_alerts(client, staff)
         finally:
             self.stop()
@@ -165,20 +165,15 @@ class LiveSystem:
                 raise RuntimeError(f"case report: {answer.status_code} {answer.text}")
             time.sleep(1)  # the worker is still catching up: the API said when to retry
 
-    def _wait_quiet(self, bootstrap: str, worker: ManagedProcess, run: Path) -> None:
-        """Until the worker has committed every record of its input topics, twice running
-        (ward summaries and alerts follow declarations through internal topics)."""
-        topics = [DECLARATIONS, f"{APP_ID}-ward-hours-v2", ALERTS]
-        quiet = 0
-        deadline = time.monotonic() + 900
-        while quiet < 2:
-            if not worker.alive():
-                raise ServiceStartError(f"worker died:\n{log_tail(worker.log_path)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"worker still behind: {group_lag(bootstrap, APP_ID, topics)}")
-            lag = group_lag(bootstrap, APP_ID, topics)
-            quiet = quiet + 1 if not any(lag.values()) else 0
-            time.sleep(1.5)
+    def _wait_quiet(self, bootstrap: str, worker: ManagedProcess) -> None:
+        """Until the worker has committed every record of its input topics (ward
+        summaries and alerts follow declarations through internal topics)."""
+        try:
+            wait_until_consumed(bootstrap, APP_ID,
+                                [DECLARATIONS, f"{APP_ID}-ward-hours-v2", ALERTS],
+                                timeout_s=900, alive=worker.alive)
+        except RuntimeError as exc:
+            raise ServiceStartError(f"worker died:\n{log_tail(worker.log_path)}") from exc
 
 
 def _wait(client: httpx.Client, path: str, api: ManagedProcess, log: Path,

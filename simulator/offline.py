@@ -108,10 +108,11 @@ def run_offline(scenario: Scenario, *, cluster: ClusterDetector, volume: VolumeD
             out = pipeline.process(chunk)
             for a in out.alerts:
                 alerts.setdefault(a.alert_id, a.model_dump(mode="json"))
-            summaries: dict[int, list[tuple[int, HourSummary | Watermark]]] = defaultdict(list)
+            summaries: dict[int, list[tuple[int, int, HourSummary | Watermark]]] = \
+                defaultdict(list)
             for key, value in out.summary_sends:
                 wp = partition_for(key, partitions)
-                summaries[wp].append((ward_offsets[wp], decode_ward_record(value)))
+                summaries[wp].append((wp, ward_offsets[wp], decode_ward_record(value)))
                 ward_offsets[wp] += 1
             for wp in sorted(summaries):
                 for a in wards.on_records(summaries[wp]).alerts:

@@ -14,11 +14,14 @@ Agents
 * ``store-alerts`` (``alerts.v1``): the alerts' Redis view, idempotent by alert id, so it
   can be rebuilt from the topic.
 
-After every rebalance (once the tables are restored, before the streams resume), the
-outboxes this process did not write are sent again.
+After a start or a rebalance, the tick agent sends, once per partition, the outboxes this
+process did not write (the alerts and summaries of a batch whose acknowledgements a crash
+may have lost); the declarations agent does the same for each envelope it loads.
 
 Delivery: at-least-once, made exact by the envelopes' offsets, the counts' declaration
-keys, deterministic alert ids and absolute ward summaries.
+keys, deterministic alert ids and absolute ward summaries. Records the consumer skipped
+(a faust race when partitions are assigned, see ``streams.offsets``) are noticed by the
+next offset each partition expects and fetched again by seeking back.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import faust
+from faust.types import TP
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
@@ -43,8 +47,15 @@ from detectors.schedule import HoursChange, HoursTimeline, parse_opening_hours
 from detectors.volume import VolumeDetector, VolumeParams
 from streams.config import WorkerSettings
 from streams.counting import RawRecord
+from streams.faust_fixes import (
+    ProducerTopics,
+    SeekFirstTableManager,
+    changelog_topics,
+    on_streams_sought,
+)
 from streams.metrics import WorkerMetrics
 from streams.mirror import TopicMirror
+from streams.offsets import Admission, OffsetGuard, StallWatch
 from streams.pipeline import (
     BatchOutput,
     CheckpointInfo,
@@ -80,6 +91,10 @@ __all__ = ["Detectors", "ReadModels", "Worker", "create_worker", "detectors_from
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TTL_FACTOR = 5
+#: how often a seek back to records the consumer skipped is repeated while they are missing
+GAP_RESEEK_S = 2.0
+#: how long a partition with records waiting may deliver nothing before it is sought back
+STALL_S = 30.0
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -188,6 +203,8 @@ class Worker:
     mirrors: list[TopicMirror]
     pipeline: Pipeline
     wards: WardProcessor
+    #: the topics the worker writes, and whether the producer knows them all
+    sendable: ProducerTopics
 
 
 def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None) -> Worker:
@@ -211,6 +228,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         stream_buffer_maxsize=max(4096, settings.batch_max * 4),
         key_serializer="raw",
         value_serializer="raw",
+        # Seek stream partitions before resuming them after a rebalance (streams.faust_fixes)
+        TableManager=SeekFirstTableManager,
     )
     redis = Redis.from_url(settings.redis_url)
     alert_view = AlertView(redis, retention_s=settings.retention_days * 86_400)
@@ -290,31 +309,125 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             metrics.alerts.labels(alert.kind.value).inc()
         metrics.outbox_resent.inc(out.outcomes.get("outbox_resent", 0))
 
-    async def resend_outboxes(_sender: Any, *_args: Any, signal: Any = None,
-                              **_kwargs: Any) -> None:
-        """Tables are restored and streams not yet resumed: send what may be undelivered."""
+    # Partitions whose stored outboxes this process has sent since it got them. A
+    # rebalance may hand a partition over to another worker and back: start afresh.
+    flushed: set[int] = set()
+
+    async def forget_on_rebalance(_sender: Any, *_args: Any, **_kwargs: Any) -> None:
+        flushed.clear()
         pipeline.forget_deliveries()
         pipeline.forget_watermarks()
         wards.forget_deliveries()
-        assigned = {tp.partition for tp in app.consumer.assignment()}
-        async with judging:
-            out = pipeline.pending_outboxes(assigned)
-            ward_out = wards.pending_outboxes(assigned)
-            await deliver(out.alert_sends + ward_out.sends, out.summary_sends)
+        for guard in (pipeline.offsets, wards.offsets, alert_offsets):
+            guard.forget()
+        alert_next.clear()
+        stalls.forget()
+
+    app.on_partitions_revoked.connect(forget_on_rebalance)  # type: ignore[arg-type]
+
+    # Records the consumer skipped (``streams.offsets``): seek back to the first missing
+    # one, and again every GAP_RESEEK_S while the hole stays open (a seek can be lost to
+    # the same race). The alerts' view keeps its next offsets in memory only: it is
+    # idempotent, a restart may replay it.
+    alert_offsets = OffsetGuard()
+    alert_next: dict[int, int] = {}
+    sought: dict[tuple[str, int], float] = {}
+
+    def started_at(positions: Mapping[TP, int]) -> None:
+        """Where faust sought each input partition: its first record is expected there."""
+        guards = {DECLARATIONS: pipeline.offsets, by_ward.get_topic_name(): wards.offsets,
+                  ALERTS: alert_offsets}
+        for tp, offset in positions.items():
+            if tp.topic in guards:
+                guards[tp.topic].start_at(tp.partition, offset)
+
+    on_streams_sought(app, started_at)
+
+    def accept_alert_gap(partition: int) -> None:
+        alert_next.pop(partition, None)
+        alert_offsets.close(partition)
+
+    async def seek_back(topic: str, gaps: Mapping[int, int],
+                        accept: Callable[[int], None]) -> None:
+        now = time.monotonic()
+        for partition, expected in sorted(gaps.items()):
+            if now - sought.get((topic, partition), -GAP_RESEEK_S) < GAP_RESEEK_S:
+                continue
+            sought[(topic, partition)] = now
+            tp = TP(topic, partition)
+            if tp not in app.consumer.assignment():
+                continue
+            earliest = (await app.consumer.earliest_offsets(tp)).get(tp)
+            if earliest is not None and expected < earliest:
+                log.error("%s[%d]: records %d..%d were deleted by retention before they "
+                          "were read; going on from %d", topic, partition, expected,
+                          earliest - 1, earliest)
+                accept(partition)
+                metrics.offset_gaps.labels(topic, "lost").inc()
+                continue
+            log.warning("%s[%d]: records from offset %d were skipped by the consumer; "
+                        "seeking back to it", topic, partition, expected)
+            metrics.offset_gaps.labels(topic, "rewound").inc()
+            await app.consumer.seek_wait({tp: expected})
+
+
+    # A partition with records beyond the next one expected where that one does not come
+    # for STALL_S: faust's fetcher no longer delivers it (``streams.faust_fixes`` fixes
+    # one way this happens; this catches any other). Seek it to the next record expected.
+    stalls = StallWatch(STALL_S)
+
+    async def unstick(topic: str, guard: OffsetGuard, next_offset: Callable[[int], int]) -> None:
+        now = time.monotonic()
+        for tp in sorted(t for t in app.consumer.assignment() if t.topic == topic):
+            expected = guard.expects(tp.partition, next_offset(tp.partition))
+            highwater = app.consumer.highwater(tp)
+            if stalls.overdue((topic, tp.partition), expected, highwater, now):
+                log.warning("%s[%d]: offset %d has not come in %.0f s though the partition "
+                            "holds records up to %d; seeking back to it", topic, tp.partition,
+                            expected, STALL_S, highwater - 1)
+                metrics.offset_gaps.labels(topic, "stalled").inc()
+                await app.consumer.seek_wait({tp: expected})
+
+    @app.timer(GAP_RESEEK_S)  # type: ignore[untyped-decorator]
+    async def reseek() -> None:
+        await seek_back(DECLARATIONS, pipeline.offsets.open_gaps(), pipeline.accept_gap)
+        await seek_back(by_ward.get_topic_name(), wards.offsets.open_gaps(), wards.accept_gap)
+        await seek_back(ALERTS, alert_offsets.open_gaps(), accept_alert_gap)
+        if not sendable.missing() and not app.in_recovery and not app.rebalancing:
+            await unstick(DECLARATIONS, pipeline.offsets, pipeline.next_offset)
+            await unstick(by_ward.get_topic_name(), wards.offsets, wards.next_offset)
+            await unstick(ALERTS, alert_offsets, lambda p: alert_next.get(p, -1))
+
+    async def flush_outboxes(partition: int) -> None:
+        """Once per partition after start or a rebalance, from the tick agent (the tables
+        are restored by then; sending from faust's rebalance callbacks stalled its
+        consumer): the outboxes this process did not write may be undelivered."""
+        out = pipeline.pending_outboxes([partition])
+        ward_out = wards.pending_outboxes([partition])
+        await deliver(out.alert_sends + ward_out.sends, out.summary_sends)
+        flushed.add(partition)
         count(out)
         count(ward_out)
-
-    app.on_rebalance_complete.connect(resend_outboxes)  # type: ignore[arg-type]
 
     @app.task  # type: ignore[untyped-decorator]
     async def run_mirrors() -> None:
         for mirror in mirrors:
             app.add_future(mirror.run())
 
+    sendable = ProducerTopics(app, [*changelog_topics(app), ALERTS, DEADLETTER,
+                                    by_ward.get_topic_name(), ticks.get_topic_name()])
+
+    async def ready_to_judge(*, registry: bool = True) -> None:
+        """Judge nothing before the registry and areas are known, nor while the producer
+        cannot send to every topic the worker writes (``streams.faust_fixes``): awaited
+        before every batch."""
+        await sendable.wait()
+        for mirror in mirrors if registry else ():
+            await mirror.ready.wait()
+
     @app.agent(declarations, name="process-declarations")
     async def process_declarations(stream: Any) -> None:
-        for mirror in mirrors:
-            await mirror.ready.wait()  # judge nothing before the registry and areas are known
+        await ready_to_judge()
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
             started = time.perf_counter()
             records = [
@@ -323,8 +436,10 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 for e in events
             ]
             async with judging:
+                await sendable.wait()  # nothing awaited from here to the table writes
                 out = pipeline.process(records)
                 await deliver(out.alert_sends, out.summary_sends)
+            await seek_back(DECLARATIONS, out.gaps, pipeline.accept_gap)
             for record, reason in out.counting.dead:
                 await dead_letter(record, reason)
             now = time.time()
@@ -343,27 +458,30 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
 
     @app.agent(by_ward, name="process-wards")
     async def process_wards(stream: Any) -> None:
+        await ready_to_judge(registry=False)
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
-            records: list[tuple[int, HourSummary | Watermark]] = []
+            records: list[tuple[int, int, HourSummary | Watermark | None]] = []
             for e in events:
+                m = e.message
                 try:
-                    records.append((e.message.offset, decode_ward_record(e.message.value)))
+                    records.append((m.partition, m.offset, decode_ward_record(m.value)))
                 except (ValueError, KeyError, TypeError) as exc:
-                    m = e.message
                     log.error("dead-lettering %s[%d]@%d: %r", m.topic, m.partition, m.offset,
                               exc)
                     await dead_letter(RawRecord(m.topic, m.partition, m.offset, m.key,
                                                 m.value), repr(exc))
+                    records.append((m.partition, m.offset, None))
+            await sendable.wait()
             out = wards.on_records(records)
             await deliver(out.sends)
+            await seek_back(by_ward.get_topic_name(), out.gaps, wards.accept_gap)
             metrics.records.labels(by_ward.get_topic_name(), "late_dropped").inc(
                 out.outcomes.get("late_dropped", 0))
             count(out)
 
     @app.agent(ticks, name="process-ticks")
     async def process_ticks(stream: Any) -> None:
-        for mirror in mirrors:
-            await mirror.ready.wait()
+        await ready_to_judge()
         async for event in stream.events():
             try:
                 wall_ms = decode_tick(event.value)
@@ -371,8 +489,13 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 log.error("bad tick %s[%d]@%d: %r", event.message.topic,
                           event.message.partition, event.message.offset, exc)
                 continue
+            partition = event.message.partition
             async with judging:
-                out = pipeline.tick(event.message.partition, wall_ms)
+                if partition not in flushed:
+                    await sendable.wait()
+                    await flush_outboxes(partition)
+                await sendable.wait()
+                out = pipeline.tick(partition, wall_ms)
                 await deliver(out.alert_sends, out.summary_sends)
             count(out)
 
@@ -385,10 +508,20 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     @app.agent(alerts_topic, name="store-alerts")
     async def store_alerts(stream: Any) -> None:
         async for event in stream.events():
+            m = event.message
+            admission = alert_offsets.admit(m.partition, alert_next.get(m.partition, -1),
+                                            m.offset)
+            if admission is Admission.GAP:
+                await seek_back(ALERTS, {m.partition: alert_offsets.open_gaps()[m.partition]},
+                                accept_alert_gap)
+                continue
+            if admission is Admission.APPLY:
+                alert_next[m.partition] = m.offset + 1
+            # A replay is stored again: the next offset lives in memory only, and a copy
+            # delivered before faust's seek may have set it past records never stored.
             try:
                 alert = AlertEvent.model_validate_json(event.value)
             except ValidationError as exc:
-                m = event.message
                 log.warning("dead-lettering %s[%d]@%d: %s", m.topic, m.partition, m.offset, exc)
                 await dead_letter(RawRecord(m.topic, m.partition, m.offset, m.key, m.value),
                                   str(exc))
@@ -398,9 +531,11 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     @app.timer(settings.heartbeat_interval_s)  # type: ignore[untyped-decorator]
     async def heartbeat() -> None:
         # "Consuming" means partitions are assigned and the agent runs; /readyz reads this.
-        if app.consumer.assignment() and all(m.ready.is_set() for m in mirrors):
+        if app.consumer.assignment() and not sendable.missing() and all(
+                m.ready.is_set() for m in mirrors):
             ttl_ms = int(settings.heartbeat_interval_s * HEARTBEAT_TTL_FACTOR * 1000)
             await redis.set(redis_keys.worker_heartbeat(), settings.app_id, px=ttl_ms)
 
     return Worker(app=app, settings=settings, metrics=metrics, redis=redis, models=models,
-                  mirrors=mirrors, pipeline=pipeline, wards=wards)
+                  mirrors=mirrors, pipeline=pipeline, wards=wards,
+                  sendable=sendable)

@@ -35,6 +35,15 @@ class WorkerMetrics:
             "rebalance (they may have been delivered before).",
             registry=self.registry,
         )
+        self.offset_gaps = Counter(
+            "vhc_worker_offset_gaps_total",
+            "Input records found skipped by the consumer (streams.offsets), by topic and "
+            "outcome: rewound (sought back to the first missing offset), lost (deleted "
+            "by retention before they were read) or stalled (records waiting on a "
+            "partition that delivered nothing for a while: sought back to the next one).",
+            ["topic", "outcome"],
+            registry=self.registry,
+        )
         self.late_after_close = Counter(
             "vhc_worker_late_after_close_total",
             "Declarations for an hour the baseline detectors had already judged.",

@@ -72,8 +72,9 @@ from detectors.schedule import HoursTimeline
 from detectors.series import DEFAULT_KEEP_HOURS, HourlySeries
 from detectors.volume import VolumeDetector, VolumeState
 from streams.counting import Counted, CountingResult, DeclarationCounting, RawRecord
+from streams.offsets import Admission, OffsetGuard
 from streams.wards import HourSummary, Watermark
-from vhc_common.partitioning import partition_for
+from vhc_common.partitioning import partition_for, partition_key
 from vhc_common.schemas import AlertEvent
 from vhc_common.timebase import (
     DAY_H,
@@ -91,7 +92,6 @@ __all__ = [
     "Pipeline",
     "PipelineTables",
     "TimeRules",
-    "partition_key",
 ]
 
 ENVELOPE_VERSION = 2
@@ -141,15 +141,6 @@ class TimeRules:
         return (clock_ms - self.grace_ms) // self.step_ms
 
 
-def partition_key(partition: int, partitions: int, role: str) -> str:
-    """A table key that lands on ``partition`` under the co-partitioner."""
-    for i in range(100_000):
-        key = f"__{role}-{partition}-{i}"
-        if partition_for(key.encode(), partitions) == partition:
-            return key
-    raise RuntimeError(f"no key for partition {partition} of {partitions}")  # pragma: no cover
-
-
 @dataclass(slots=True)
 class PartitionClock:
     live_ms: int = 0
@@ -158,17 +149,20 @@ class PartitionClock:
     backlog_moved_received_ms: int = 0
     #: checkpoint id -> ``[frame (LIVE or BACKLOG), newest hour judged]``
     members: dict[str, list[Any]] = field(default_factory=dict)
+    #: the next input offset expected on the partition (``streams.offsets``)
+    next_offset: int = -1
 
     def encode(self) -> str:
         return json.dumps([self.live_ms, self.backlog_ms, self.backlog_moved_received_ms,
-                           self.members], separators=(",", ":"))
+                           self.members, self.next_offset], separators=(",", ":"))
 
     @classmethod
     def decode(cls, data: str | None) -> PartitionClock:
         if not data:
             return cls()
-        live, backlog, moved, members = json.loads(data)
-        return cls(int(live), int(backlog), int(moved), {k: list(v) for k, v in members.items()})
+        live, backlog, moved, members, next_offset = json.loads(data)
+        return cls(int(live), int(backlog), int(moved), {k: list(v) for k, v in members.items()},
+                   int(next_offset))
 
     def frame_of(self, checkpoint_id: str) -> str | None:
         member = self.members.get(checkpoint_id)
@@ -250,6 +244,8 @@ class BatchOutput:
     counting: CountingResult = field(default_factory=CountingResult)
     daily_totals: dict[tuple[str, str], int] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
+    #: ``partition -> first missing offset``: records were skipped, seek back there
+    gaps: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -302,6 +298,7 @@ class Pipeline:
         self._clock_keys = [partition_key(p, partitions, "clock") for p in range(partitions)]
         #: checkpoints whose stored outbox this process wrote or re-sent
         self._confirmed: set[str] = set()
+        self.offsets = OffsetGuard()
 
     # -------------------------------------------------------------- outbox recovery
 
@@ -338,17 +335,31 @@ class Pipeline:
         counted = self.counting.apply(records)
         batch.out.counting = counted
         batch.out.outcomes.update(counted.outcomes)
-        by_partition: dict[int, list[Counted]] = {}
+        # Per partition in offset order; a dead-lettered record (None) only moves the offset.
+        by_partition: dict[int, list[tuple[int, Counted | None]]] = {}
         for item in counted.events:
-            by_partition.setdefault(item.record.partition, []).append(item)
+            by_partition.setdefault(item.record.partition, []).append((item.record.offset, item))
+        for record, _reason in counted.dead:
+            by_partition.setdefault(record.partition, []).append((record.offset, None))
         days: set[tuple[str, int]] = set()
         offset_ms = self._rules.utc_offset_min * MINUTE_MS
-        for partition, items in by_partition.items():
+        for partition, entries in by_partition.items():
+            entries.sort(key=lambda e: e[0])
             clock = self._clock(partition)
-            for item in items:
-                self._on_record(batch, clock, item)
-                days.add((item.event.checkpoint_id,
-                          (item.scanned_at_ms + offset_ms) // DAY_MS))
+            for i, (offset, entry) in enumerate(entries):
+                admission = self.offsets.admit(partition, clock.next_offset, offset)
+                if admission is Admission.GAP:
+                    # Records before this one were skipped: apply nothing past the hole.
+                    batch.out.gaps[partition] = self.offsets.open_gaps()[partition]
+                    batch.out.outcomes["after_gap"] += len(entries) - i
+                    break
+                if admission is Admission.APPLY:
+                    clock.next_offset = offset + 1
+                if entry is None:
+                    continue
+                self._on_record(batch, clock, entry)
+                days.add((entry.event.checkpoint_id,
+                          (entry.scanned_at_ms + offset_ms) // DAY_MS))
             self._watermarks(batch, partition, clock)
             self._tables.clocks[self._clock_keys[partition]] = clock.encode()
         for cid, day in days:
@@ -375,6 +386,18 @@ class Pipeline:
         self._tables.clocks[self._clock_keys[partition]] = clock.encode()
         self._finish(batch)
         return batch.out
+
+    def accept_gap(self, partition: int) -> None:
+        """The records missing on ``partition`` are gone (retention): go on from the next
+        record that comes."""
+        clock = self._clock(partition)
+        clock.next_offset = -1
+        self._tables.clocks[self._clock_keys[partition]] = clock.encode()
+        self.offsets.close(partition)
+
+    def next_offset(self, partition: int) -> int:
+        """The offset of the next record expected on ``partition`` (-1: any)."""
+        return self._clock(partition).next_offset
 
     def forget_watermarks(self) -> None:
         """Send every watermark again (after a restart or rebalance: the wards may not
@@ -522,9 +545,29 @@ class Pipeline:
         closed = self._rules.closed_through(clock_ms)
         if closed - env.cursor > self._keep_hours:
             env.cursor = closed - self._keep_hours  # nothing older is kept to judge
-        for hour in range(env.cursor + 1, closed + 1):
-            self._judge_hour(batch, env, cid, info, hour, now_ms=clock_ms, late=False)
+        # Stream time may jump (a replay: the next record is a day later). Walk the jump
+        # step by step, as live time would have: each hour judged as of its close, what
+        # was ongoing (a silence) looked at every step, dated when it showed.
+        rules = self._rules
+        last = rules.step(clock_ms)
+        first = max(env.step + 1, rules.step((env.cursor + 1) * HOUR_MS + rules.grace_ms))
+        for step in range(first, last):
+            at_ms = step * rules.step_ms + rules.grace_ms
+            self._close_hours(batch, env, cid, info, rules.closed_through(at_ms), at_ms)
+            self._at_step(batch, env, cid, info, at_ms)
+        self._close_hours(batch, env, cid, info, closed, clock_ms)
+        self._at_step(batch, env, cid, info, clock_ms)
+
+    def _close_hours(self, batch: _Batch, env: CheckpointEnvelope, cid: str,
+                     info: CheckpointInfo, through: int, now_ms: int) -> None:
+        assert env.cursor is not None
+        for hour in range(env.cursor + 1, through + 1):
+            self._judge_hour(batch, env, cid, info, hour, now_ms=now_ms, late=False)
             env.cursor = hour
+
+    def _at_step(self, batch: _Batch, env: CheckpointEnvelope, cid: str, info: CheckpointInfo,
+                 clock_ms: int) -> None:
+        """Ongoing conditions (a silence), once per step of stream time."""
         step = self._rules.step(clock_ms)
         if step > env.step:
             env.step = step

@@ -40,7 +40,8 @@ from detectors.aberration import AberrationState
 from detectors.base import Detector, DetectorState, Subject
 from detectors.errors import StateDecodeError
 from detectors.series import DEFAULT_KEEP_HOURS, HourlySeries
-from vhc_common.partitioning import partition_for
+from streams.offsets import Admission, OffsetGuard
+from vhc_common.partitioning import partition_for, partition_key
 from vhc_common.schemas import AlertEvent
 from vhc_common.timebase import DAY_H, HOUR_MS
 
@@ -151,8 +152,10 @@ class WardOutput:
     alerts: list[AlertEvent] = field(default_factory=list)
     #: alerts to (re)send, as JSON, with their key
     sends: list[tuple[bytes, bytes]] = field(default_factory=list)
-    #: ``outbox_resent``, ``late_dropped``
+    #: ``outbox_resent``, ``late_dropped``, ``after_gap``
     outcomes: Counter[str] = field(default_factory=Counter)
+    #: ``partition -> first missing offset``: records were skipped, seek back there
+    gaps: dict[int, int] = field(default_factory=dict)
 
 
 class WardProcessor:
@@ -174,6 +177,10 @@ class WardProcessor:
         #: wards whose stored outbox this process wrote (so it was delivered before the
         #: next batch) or has re-sent since it started
         self._confirmed: set[str] = set()
+        #: per by-ward partition, the key of the next offset expected (``streams.offsets``)
+        self._next_keys = [partition_key(p, partitions, "next-offset")
+                           for p in range(partitions)]
+        self.offsets = OffsetGuard()
 
     def forget_deliveries(self) -> None:
         """After a rebalance: stored outboxes may come from another worker."""
@@ -185,7 +192,7 @@ class WardProcessor:
         wanted = set(partitions) if partitions is not None else None
         out = WardOutput()
         for ward in sorted(self._states.keys()):
-            if ward in self._confirmed or (
+            if ward.startswith("__") or ward in self._confirmed or (
                     wanted is not None
                     and partition_for(ward.encode(), self._partitions) not in wanted):
                 continue
@@ -201,13 +208,40 @@ class WardProcessor:
         out.sends += [(a[0].encode(), a[1].encode()) for a in env.outbox]
         out.outcomes["outbox_resent"] += len(env.outbox)
 
-    def on_records(self, records: Sequence[tuple[int, HourSummary | Watermark]]) -> WardOutput:
-        """Apply ``(offset, record)`` pairs in offset order (a ward's records all come from
-        one by-ward partition)."""
+    def next_offset(self, partition: int) -> int:
+        """The offset of the next record expected on ``partition`` (-1: any)."""
+        return int(self._states.get(self._next_keys[partition]) or -1)
+
+    def accept_gap(self, partition: int) -> None:
+        """The records missing on ``partition`` are gone (retention): go on from the next
+        record that comes."""
+        self._states[self._next_keys[partition]] = "-1"
+        self.offsets.close(partition)
+
+    def on_records(self, records: Sequence[tuple[int, int, HourSummary | Watermark | None]]
+                   ) -> WardOutput:
+        """Apply ``(partition, offset, record)`` triples, in offset order within each
+        partition (a ward's records all come from one by-ward partition); ``None`` is an
+        unreadable record (dead-lettered by the caller): it only moves the offset."""
         out = WardOutput()
         cache: dict[str, WardEnvelope] = {}
         fresh: dict[str, list[AlertEvent]] = {}
-        for offset, record in records:
+        expected: dict[int, int] = {}
+        for partition, offset, record in records:
+            if partition in out.gaps:  # nothing past a hole
+                out.outcomes["after_gap"] += 1
+                continue
+            if partition not in expected:
+                expected[partition] = int(self._states.get(self._next_keys[partition]) or -1)
+            admission = self.offsets.admit(partition, expected[partition], offset)
+            if admission is Admission.GAP:
+                out.gaps[partition] = self.offsets.open_gaps()[partition]
+                out.outcomes["after_gap"] += 1
+                continue
+            if admission is Admission.APPLY:
+                expected[partition] = offset + 1
+            if record is None:
+                continue
             ward = record.ward_code
             env = cache.get(ward)
             if env is None:
@@ -223,6 +257,8 @@ class WardProcessor:
             else:
                 env.marks[str(record.partition)] = record.hour
             fresh[ward] += self._advance(env, ward)
+        for partition, next_offset in expected.items():
+            self._states[self._next_keys[partition]] = str(next_offset)
         for ward, env in cache.items():
             env.outbox = [[ward, a.model_dump_json()] for a in fresh[ward]]
             out.alerts += fresh[ward]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from vhc_common.topics import TopicSpec
 
-__all__ = ["KafkaUnavailableError", "ensure_topics", "group_lag"]
+__all__ = ["KafkaUnavailableError", "ensure_topics", "group_lag", "wait_until_consumed"]
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +76,21 @@ def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
     finally:
         consumer.close()
         admin.close()
+
+
+def wait_until_consumed(bootstrap: str, group: str, topics: list[str], *,
+                        timeout_s: float = 300.0, settle_s: float = 1.5,
+                        alive: Callable[[], bool] = lambda: True) -> None:
+    """Until ``group`` has committed every record of ``topics``, twice ``settle_s`` apart
+    (work that follows through internal topics is committed too). Raises
+    ``TimeoutError`` with the lag, or ``RuntimeError`` when ``alive()`` turns false."""
+    quiet = 0
+    deadline = time.monotonic() + timeout_s
+    while quiet < 2:
+        if not alive():
+            raise RuntimeError("the consumer died")
+        lag = group_lag(bootstrap, group, topics)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{group} still behind after {timeout_s:.0f} s: {lag}")
+        quiet = quiet + 1 if not any(lag.values()) else 0
+        time.sleep(settle_s)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from aiokafka.partitioner import murmur2
 
-__all__ = ["KEY_SEPARATOR", "composite_key", "copartitioner", "partition_for"]
+__all__ = ["KEY_SEPARATOR", "composite_key", "copartitioner", "partition_for", "partition_key"]
 
 KEY_SEPARATOR = "|"
 
@@ -43,3 +43,12 @@ def copartitioner(
     if key is None:
         return random.choice(list(available) or list(all_partitions))
     return all_partitions[partition_for(key, len(all_partitions))]
+
+
+def partition_key(partition: int, partitions: int, role: str) -> str:
+    """A table key that lands on ``partition`` under the co-partitioner."""
+    for i in range(100_000):
+        key = f"__{role}-{partition}-{i}"
+        if partition_for(key.encode(), partitions) == partition:
+            return key
+    raise RuntimeError(f"no key for partition {partition} of {partitions}")  # pragma: no cover

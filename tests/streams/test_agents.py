@@ -17,17 +17,22 @@ from typing import Any
 
 import pytest
 import redis
+from faust.types import TP
 
+from detectors.declaration_alerts import declaration_alert
+from detectors.flags import FlagPolicy, flags_of
 from streams.app import Worker, create_worker
 from streams.config import WorkerSettings
-from streams.pipeline import PartitionClock, partition_key
+from streams.faust_fixes import SeekFirstRecovery
+from streams.pipeline import PartitionClock
 from tests.factories import T0, declaration_event
 from tests.streams.conftest import RecordingProducer
 from vhc_common import redis_keys
 from vhc_common.alert_view import AlertView
-from vhc_common.partitioning import partition_for
+from vhc_common.alert_view import _key as alert_key
+from vhc_common.partitioning import partition_for, partition_key
 from vhc_common.schemas import AlertEvent, Contact, PersonRef
-from vhc_common.topics import ALERTS, DEADLETTER
+from vhc_common.topics import ALERTS, DEADLETTER, DECLARATIONS
 
 PARTITIONS = 4
 
@@ -161,3 +166,67 @@ async def test_ticks_move_a_live_partition_to_the_wall_clock(
         await ctx.put(json.dumps({"wall_ms": wall_ms}).encode(), key=b"", partition=partition)
         await eventually(lambda: PartitionClock.decode(table.get(key)).live_ms > before)
     assert PartitionClock.decode(table.get(key)).live_ms == wall_ms - 30_000
+
+
+async def test_stream_partitions_are_sought_before_they_are_resumed(
+    worker: tuple[Worker, RecordingProducer], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """faust 0.15 resumed them first: records fetched in between were skipped for good
+    (``streams.faust_fixes``). Their positions are reported to the offset guards."""
+    w, _ = worker
+    app = w.app
+    recovery = app.tables.recovery
+    assert isinstance(recovery, SeekFirstRecovery)
+    calls: list[str] = []
+
+    async def perform_seek() -> None:
+        calls.append("seek")
+
+    async def maybe_start() -> None:
+        calls.append("fetch")
+
+    async def position(_tp: TP) -> int:
+        calls.append("position")
+        return 123
+
+    tp = TP(DECLARATIONS, 0)
+    monkeypatch.setattr(app.consumer, "assignment", lambda: {tp})
+    monkeypatch.setattr(app.consumer, "perform_seek", perform_seek)
+    monkeypatch.setattr(app.consumer, "position", position)
+    monkeypatch.setattr(app.consumer, "resume_partitions",
+                        lambda tps: calls.append(f"resume {sorted(tps)}"))
+    monkeypatch.setattr(app._fetcher, "maybe_start", maybe_start)
+    await recovery.on_recovery_completed(app.consumer_generation_id)
+    assert calls == ["seek", "position", f"resume {[tp]}", "fetch"]
+    # Where it was sought is the record the pipeline expects first.
+    assert w.pipeline.offsets.expects(0, -1) == 123
+
+
+async def test_an_alert_stored_but_never_listed_is_repaired(redis_url: str) -> None:
+    """The three-step writer before the script: SET, then INCR, then ZADD/XADD. A crash
+    after the SET left a stored alert that every replay skipped, never listed or
+    streamed; now a replay lists and streams it, and keeps what staff did to it."""
+    store = redis.asyncio.Redis.from_url(redis_url)
+    await store.flushdb()
+    view = AlertView(store, retention_s=3600)
+    alert = AlertEvent.model_validate_json(symptomatic_alert())
+    half_written = alert.model_dump(mode="json") | {"status": "acknowledged", "history": [
+        {"status": "acknowledged", "note": "seen", "by": "staff", "at": T0.isoformat()}]}
+    await store.set(alert_key(alert.alert_id), json.dumps(half_written))
+    assert await view.page(before_seq=None, batch=10) == []
+    assert await view.insert(alert) is False  # not new: it was stored
+    ((_seq, listed),) = await view.page(before_seq=None, batch=10)
+    assert listed["alert_id"] == alert.alert_id and listed["status"] == "acknowledged"
+    ((_id, streamed),) = await view.events("0-0", block_ms=1)
+    assert streamed["status"] == "acknowledged"
+    assert await view.insert(alert) is False  # now a plain duplicate: nothing more
+    assert len(await view.events("0-0", block_ms=1)) == 1
+    await store.aclose()
+
+
+def symptomatic_alert() -> bytes:
+    event = declaration_event(symptoms=("cough",), checkpoint_id="PY-XH-CHO")
+    flags = flags_of(event, outbreak_areas=frozenset(), policy=FlagPolicy())
+    alert = declaration_alert(event, flags, outbreak_areas=frozenset(), ward_code="08749")
+    assert alert is not None
+    return alert.model_dump_json().encode()

@@ -190,6 +190,14 @@ def test_silent_until_a_full_baseline_then_one_alert_per_episode() -> None:
     ev = alert.evidence
     assert ev.statistics["llr_cusum_s"] >= ev.threshold > 9
     assert ev.expected is not None and "?" not in alert.summary.en
+    # Observed and expected are of the same 24 hours, the alert's window (the hour's own
+    # expectation, 0.2, is in the statistics).
+    assert alert.window_end is not None
+    end_h = int(alert.window_end.timestamp()) // 3600 - 1
+    total_24h, sym_24h = feed.subject.series.window(end_h - 23, end_h)
+    assert ev.observed == sym_24h
+    assert ev.expected == pytest.approx(ev.statistics["share"] * total_24h, rel=1e-3)
+    assert ev.expected > 5 * ev.statistics["hour_expected"]
     # 8 in the 10:00 hour add 8 ln 3 - 2 m = 8.25 < 9.39; another 8 at 11:00 cross.
     assert alert.window_end is not None and alert.window_end.hour == 11 + 1
     # The rise goes on for hours: no second alert; a quiet day ends the episode.

@@ -167,6 +167,133 @@ def test_the_same_declaration_at_two_offsets_counts_once() -> None:
     assert out[1].outcomes["duplicate"] == 1
 
 
+def test_a_silent_day_in_a_replay_is_dated_when_it_showed_not_at_the_next_record() -> None:
+    """A replay jumps stream time from one evening to the morning after the silent day;
+    the jump is walked step by step, as live time would have."""
+    stream = Stream()
+    office_days(stream, "OFF-A", range(15), random.Random(8),
+                skip={(9, h) for h in range(7, 17)})  # Wednesday 2026-11-11: nothing
+    out = Rig(registry={"OFF-A": office()}).run(stream.records, 200)
+    (silence,) = [a for o in out for a in o.alerts if a.kind.value == "checkpoint_silent"]
+    opened = DAY0 + timedelta(days=9, hours=7)
+    assert opened < silence.detected_at <= opened + timedelta(hours=3)
+    assert silence.window_end <= silence.detected_at
+
+
+# ------------------------------------------------------------------------ skipped offsets
+
+
+def _two_offices(days: int = 14) -> tuple[Stream, dict[str, CheckpointInfo]]:
+    """Two offices, a burst of coughs at OFF-A on day 11 (2026-11-13) 09:xx local, in the
+    middle of its partition's offsets."""
+    rng = random.Random(5)
+    stream = Stream()
+    for span in (range(min(days, 11)), range(11, days)):
+        office_days(stream, "OFF-A", span, rng, skip={(10, h) for h in range(12, 17)})
+        office_days(stream, "OFF-B", span, rng)
+        if span.start == 0 and days > 11:
+            for i in range(5):
+                stream.add("OFF-A", DAY0 + timedelta(days=11, hours=9, minutes=i * 5 + 2),
+                           sick=True, person=10_000 + i)
+    return stream, {"OFF-A": office(), "OFF-B": office()}
+
+
+def test_records_the_consumer_skipped_are_asked_for_again_not_taken_for_replays() -> None:
+    """The faust race (``streams.offsets``): a run of records is delivered, then later ones
+    without the run, then the run again. Nothing past the hole is applied; the pipeline
+    asks to seek back; the alerts are those of a clean run."""
+    stream, registry = _two_offices()
+    clean_rig = Rig(registry=registry)
+    clean = sorted(ids(clean_rig.run(stream.records, 50)))
+    p = partition_for(b"OFF-A", PARTITIONS)
+    mine = [r for r in stream.records if r.partition == p]
+    # The hole holds the burst of coughs (the records of 2026-11-13 09:xx local).
+    burst = next(i for i, r in enumerate(mine) if json.loads(r.value)["symptoms"]
+                 and json.loads(r.value)["scanned_at"].startswith("2026-11-13T02"))
+    lo, hi = burst - 20, burst + 30
+    rig = Rig(registry=registry)
+    outs = [rig.pipeline.process(mine[:lo])]
+    skipped = rig.pipeline.process(mine[hi:hi + 40])  # lo..hi-1 never came
+    assert skipped.gaps == {p: lo}
+    assert skipped.outcomes["after_gap"] == 40 and not skipped.alerts
+    assert rig.pipeline.offsets.open_gaps() == {p: lo}
+    outs.append(skipped)
+    outs += rig.run(mine[lo:], 50)  # sought back: lo onwards again
+    assert rig.pipeline.offsets.open_gaps() == {}
+    outs += rig.run([r for r in stream.records if r.partition != p], 50)
+    assert "symptom_cluster" in kinds(outs)
+    assert sorted(ids(outs)) == clean
+    state, clean_state = (CheckpointEnvelope.decode(r.tables.checkpoints["OFF-A"])
+                          for r in (rig, clean_rig))
+    state.outbox = clean_state.outbox = []  # what the last batch produced: batches differ
+    assert state == clean_state
+
+
+def test_a_dead_letter_is_not_a_hole() -> None:
+    stream, registry = _two_offices(days=3)
+    p = stream.records[0].partition
+    mine = [r for r in stream.records if r.partition == p]
+    bad = RawRecord("declarations.v1", p, mine[10].offset, mine[10].key, b"{not json")
+    rig = Rig(registry=registry)
+    out = rig.pipeline.process([*mine[:10], bad, *mine[11:40]])
+    assert len(out.counting.dead) == 1 and out.gaps == {}
+    assert rig.pipeline.process(mine[40:60]).gaps == {}
+
+
+def test_records_skipped_before_the_first_one_applied_are_asked_for_again() -> None:
+    """A fresh worker expects nothing yet; where faust sought the partition (its committed
+    offset) is the record it expects. A first batch lost to a crashed agent shows as a
+    hole, not as the start of the partition."""
+    stream, registry = _two_offices(days=3)
+    p = partition_for(b"OFF-A", PARTITIONS)
+    mine = [r for r in stream.records if r.partition == p]
+    rig = Rig(registry=registry)
+    rig.pipeline.offsets.start_at(p, mine[0].offset)
+    skipped = rig.pipeline.process(mine[30:60])
+    assert skipped.gaps == {p: mine[0].offset} and not skipped.alerts
+    assert rig.pipeline.next_offset(p) == -1
+    rig.run(mine, 50)
+    assert rig.pipeline.offsets.open_gaps() == {}
+    assert rig.pipeline.next_offset(p) == mine[-1].offset + 1
+
+
+def test_records_deleted_by_retention_are_accepted_as_lost() -> None:
+    stream, registry = _two_offices(days=3)
+    p = stream.records[0].partition
+    mine = [r for r in stream.records if r.partition == p]
+    rig = Rig(registry=registry)
+    rig.pipeline.process(mine[:10])
+    assert rig.pipeline.process(mine[50:60]).gaps == {p: 10}
+    rig.pipeline.accept_gap(p)  # the broker's earliest offset is past 10
+    assert rig.pipeline.offsets.open_gaps() == {}
+    out = rig.pipeline.process(mine[50:60])
+    assert out.gaps == {} and out.outcomes["after_gap"] == 0
+    assert out.outcomes["replayed_detection"] == 0  # applied, not taken for replays
+
+
+def test_ward_records_the_consumer_skipped_are_asked_for_again() -> None:
+    def run(feed: list[list[tuple[int, int, HourSummary | Watermark | None]]]) -> Any:
+        wards = WardProcessor(states={}, partitions=PARTITIONS,
+                              aberration=AberrationDetector(), grace_s=300,
+                              ward_partitions=lambda _w: {0})
+        outs = [wards.on_records(batch) for batch in feed]
+        return wards, outs
+
+    h = 500_000
+    records: list[tuple[int, int, HourSummary | Watermark | None]] = [
+        (2, 0, HourSummary("08749", "A", h, 10, ("p1",))),
+        (2, 1, None),  # unreadable, dead-lettered: not a hole
+        (2, 2, HourSummary("08749", "B", h, 4, ("p2",))),
+        (2, 3, Watermark("08749", 0, h)),
+    ]
+    clean, _ = run([records])
+    wards, outs = run([records[:1], records[3:], records[1:]])
+    assert outs[1].gaps == {2: 1} and outs[1].outcomes["after_gap"] == 1
+    assert outs[2].gaps == {} and wards.offsets.open_gaps() == {}
+    assert wards._states["08749"] == clean._states["08749"]
+    assert wards._decode(wards._states["08749"]).series.at(h) == (14, 2)
+
+
 # ------------------------------------------------------------------------ the outbox
 
 
@@ -328,8 +455,8 @@ def _ward_run(records: list[RawRecord], registry: dict[str, CheckpointInfo], see
                               partition_for(c.encode(), PARTITIONS)
                               for c, i in registry.items() if i.ward_code == w})
     alerts: list[str] = []
-    for _, values in sorted(queued.items()):
-        records_ = [(i, decode_ward_record(v)) for i, v in enumerate(values)]
+    for wp, values in sorted(queued.items()):
+        records_ = [(wp, i, decode_ward_record(v)) for i, v in enumerate(values)]
         i = 0
         while i < len(records_):
             n = rng.randint(1, 300)
@@ -368,18 +495,18 @@ def test_ward_summaries_replace_and_watermarks_gate() -> None:
                           aberration=AberrationDetector(), grace_s=300,
                           ward_partitions=lambda _w: {0, 1})
     h = 500_000
-    records: list[tuple[int, HourSummary | Watermark]] = [
-        (0, HourSummary("08749", "A", h, 10, ("p1",))),
-        (1, HourSummary("08749", "A", h, 10, ("p1",))),  # sent twice: replaces
-        (2, Watermark("08749", 0, h)),
+    records: list[tuple[int, int, HourSummary | Watermark]] = [
+        (0, 0, HourSummary("08749", "A", h, 10, ("p1",))),
+        (0, 1, HourSummary("08749", "A", h, 10, ("p1",))),  # sent twice: replaces
+        (0, 2, Watermark("08749", 0, h)),
     ]
     wards.on_records(records)
     env = wards._decode(wards._states["08749"])
     assert env.cursor is None  # partition 1 has not said anything yet
-    wards.on_records([(3, Watermark("08749", 1, None))])  # nothing active there
+    wards.on_records([(0, 3, Watermark("08749", 1, None))])  # nothing active there
     env = wards._decode(wards._states["08749"])
     assert env.cursor == h and env.series.at(h) == (10, 1)
     # A late summary for a judged hour updates it (absolute, judged again).
-    wards.on_records([(4, HourSummary("08749", "B", h, 5, ("p1", "p2")))])
+    wards.on_records([(0, 4, HourSummary("08749", "B", h, 5, ("p1", "p2")))])
     env = wards._decode(wards._states["08749"])
     assert env.series.at(h) == (15, 2)  # p1 counted once across checkpoints

@@ -1,0 +1,188 @@
+"""Two fixes to faust-streaming 0.15: its recovery (installed through faust's
+``TableManager`` setting, ``create_worker`` sets it) and its table changelog sends
+(``ProducerTopics``, awaited by the agents before every batch).
+
+When a worker gets partitions, faust pauses them, restores the tables, and then, in
+``Recovery.on_recovery_completed`` (and ``_resume_streams``, without tables), *resumes*
+the stream partitions and only *then* seeks them to the committed offsets, while its
+fetcher runs. Records fetched in between are queued; the fetch loop records their offsets
+as read after the seek; ``flow_control.resume()`` clears the queue; the copies fetched
+again from the committed offset are dropped as already read. Those records are never
+processed and the group's committed offset stops at them (a hole at the head of faust's
+acknowledgements): the worker looks stuck. It happened in about one run in four of the
+repeated-SIGKILL scenario (``tests/integration/test_crash.py``).
+
+faust's own fix for the table-less branch (faust-streaming #216/#217) states the order
+this module restores: seek, then resume. ``streams.offsets`` stays as the safety net for
+any other way of skipping records.
+
+faust sends a table's changelog records with ``send_soon``, which picks the partition from
+the producer's *cached* metadata without waiting for it. Until the producer has fetched
+the metadata of a changelog topic, a table write raises ``TypeError: 'NoneType' object is
+not iterable`` from aiokafka's partitioner; the agent crashes and faust restarts it, with
+the batch's table writes half done. It happens when the broker is slow to answer just
+after start (seen in the integration tests on a loaded machine); it lost the first
+batches of a fresh worker. ``ProducerTopics`` waits for the metadata of every topic the
+worker writes before each batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, cast
+
+import faust
+from aiokafka.errors import UnknownTopicOrPartitionError
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+from faust.types import TP
+
+__all__ = ["ProducerTopics", "SeekFirstTableManager", "changelog_topics", "on_streams_sought"]
+
+SOUGHT_HOOK = "_vhc_on_streams_sought"
+
+if not faust.__version__.startswith("0.15."):  # pragma: no cover - guards an upgrade
+    raise ImportError(
+        f"streams.faust_fixes overrides faust-streaming 0.15's Recovery; found "
+        f"{faust.__version__}: check the fix is still needed and still right")
+
+
+class SeekFirstRecovery(Recovery):
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        """faust's, with the stream partitions sought before they are resumed."""
+        consumer = self.app.consumer
+        self.log.info("Restore complete!")
+        await self.app.on_rebalance_complete.send()
+        self._set_recovery_ended()
+        callback_coros = [
+            asyncio.ensure_future(table.on_recovery_completed(
+                self.actives_for_table[table], self.standbys_for_table[table]))
+            for table in self.tables.values()
+        ]
+        if callback_coros:
+            await asyncio.wait(callback_coros)
+        assignment = consumer.assignment()
+        if self.app.consumer_generation_id != generation_id:
+            self.log.warning(f"Recovery rebalancing again app id "
+                             f"{self.app.consumer_generation_id} param {generation_id}")
+            return
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets.")
+            await self._wait(consumer.perform_seek(),
+                             timeout=self.app.conf.broker_request_timeout)
+            await self._report_positions(assignment)
+        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+        self.completed.set()
+        self.app.flow_control.resume()
+        consumer.resume_flow()
+        await cast(Any, self.app)._fetcher.maybe_start()
+        self.tables.on_actives_ready()
+        if not self.app.assignor.assigned_standbys():
+            self.tables.on_standbys_ready()
+        self.app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+    async def _resume_streams(self, generation_id: int = 0) -> None:
+        """faust's, with the stream partitions sought before they are resumed."""
+        app = self.app
+        consumer = app.consumer
+        await app.on_rebalance_complete.send()
+        assignment = consumer.assignment()
+        if self.app.consumer_generation_id != generation_id:
+            self.log.warning("Recovery rebalancing again")
+            return
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets.")
+            await self._wait(consumer.perform_seek(),
+                             timeout=self.app.conf.broker_request_timeout)
+            await self._report_positions(assignment)
+            consumer.resume_partitions({tp for tp in assignment
+                                        if not self._is_changelog_tp(tp)})
+        else:
+            self.log.info("Resuming streams with empty assignment")
+        self.completed.set()
+        self.log.info("Resuming flow...")
+        app.flow_control.resume()
+        consumer.resume_flow()
+        await cast(Any, app)._fetcher.maybe_start()
+        self.tables.on_actives_ready()
+        self.tables.on_standbys_ready()
+        app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+
+    async def _report_positions(self, assignment: set[TP]) -> None:
+        """Tell the app's hook (``on_streams_sought``) where each stream partition
+        starts: its first record is expected there."""
+        hook = getattr(self.app, SOUGHT_HOOK, None)
+        if hook is None:
+            return
+        consumer = self.app.consumer
+        positions: dict[TP, int] = {}
+        for tp in assignment:
+            if not self._is_changelog_tp(tp):
+                position = await consumer.position(tp)
+                if position is not None:
+                    positions[tp] = position
+        hook(positions)
+
+
+class SeekFirstTableManager(TableManager):
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon,
+                                               loop=self.loop)
+        return self._recovery
+
+
+def on_streams_sought(app: faust.App, hook: Callable[[Mapping[TP, int]], None]) -> None:
+    """Call ``hook`` with each stream partition's position once it is sought to its
+    committed offset (at every assignment), before any of its records is delivered."""
+    setattr(app, SOUGHT_HOOK, hook)
+
+
+class ProducerTopics:
+    """The topics the worker writes, and whether faust's producer can send to all of them.
+
+    Its metadata can also lose a topic later (a refresh while the broker reports the
+    topic's leader unavailable), so the agents ask before *every* batch: their batch
+    bodies are synchronous, so no metadata refresh can come between the check and the
+    table writes. A producer without metadata (a test double) has nothing to wait for.
+    """
+
+    def __init__(self, app: faust.App, topics: Iterable[str]) -> None:
+        self._app = app
+        self.topics = sorted(set(topics))
+
+    def _producer(self) -> Any:
+        ensure = getattr(self._app.producer, "_ensure_producer", None)
+        return ensure() if ensure is not None else None
+
+    def missing(self) -> list[str]:
+        producer = self._producer()
+        if producer is None:
+            return []
+        cluster = producer.client.cluster
+        return [t for t in self.topics if cluster.partitions_for_topic(t) is None]
+
+    async def wait(self, timeout_s: float = 120.0) -> None:
+        """Until the producer has metadata for every topic at once (it fetches what it
+        lacks; ``TimeoutError`` if the broker does not give it within ``timeout_s``)."""
+        if not self.missing():
+            return
+        producer = self._producer()
+        async with asyncio.timeout(timeout_s):
+            while missing := self.missing():
+                for topic in missing:
+                    # Unknown: not created yet, or its leader not elected. Again.
+                    with contextlib.suppress(UnknownTopicOrPartitionError):
+                        await producer.partitions_for(topic)
+                await asyncio.sleep(0.1)
+
+
+def changelog_topics(app: faust.App) -> list[str]:
+    """The changelog topics of the app's tables."""
+    return [table.changelog_topic.get_topic_name() for table in app.tables.values()]

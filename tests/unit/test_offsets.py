@@ -1,0 +1,71 @@
+"""The guards against records the consumer skips or stops delivering (streams.offsets)."""
+
+from __future__ import annotations
+
+from streams.offsets import Admission, OffsetGuard, StallWatch
+
+
+def test_the_expected_record_applies_an_older_one_replays_a_newer_one_opens_a_gap() -> None:
+    guard = OffsetGuard()
+    assert guard.admit(0, -1, 17) is Admission.APPLY  # unknown: anything
+    assert guard.admit(0, 18, 18) is Admission.APPLY
+    assert guard.admit(0, 19, 12) is Admission.REPLAY
+    assert guard.admit(0, 19, 25) is Admission.GAP
+    assert guard.open_gaps() == {0: 19}
+    assert guard.admit(0, 19, 19) is Admission.APPLY  # the seek back brought it
+    assert guard.open_gaps() == {}
+
+
+def test_an_accepted_or_forgotten_gap_is_no_longer_listed() -> None:
+    guard = OffsetGuard()
+    guard.admit(1, 5, 9)
+    guard.admit(2, 5, 9)
+    guard.close(1)
+    assert guard.open_gaps() == {2: 5}
+    guard.forget()
+    assert guard.open_gaps() == {}
+
+
+def test_where_the_consumer_was_sought_is_expected_until_the_owner_knows() -> None:
+    guard = OffsetGuard()
+    guard.start_at(0, 40)
+    assert guard.expects(0, -1) == 40 and guard.expects(0, 52) == 52
+    assert guard.admit(0, -1, 45) is Admission.GAP
+    assert guard.open_gaps() == {0: 40}
+    assert guard.admit(0, -1, 40) is Admission.APPLY
+    assert guard.admit(1, -1, 45) is Admission.APPLY  # no position known: anything
+    guard.close(0)  # a loss accepted: anything again
+    assert guard.admit(0, -1, 99) is Admission.APPLY
+
+
+def test_a_partition_is_overdue_only_after_patience_with_records_waiting() -> None:
+    watch = StallWatch(30)
+    key = ("declarations.v1", 3)
+    assert not watch.overdue(key, 100, 250, now=0)
+    assert not watch.overdue(key, 100, 250, now=29.9)
+    assert watch.overdue(key, 100, 250, now=30)
+    # Sought back once; asked again only after another full patience.
+    assert not watch.overdue(key, 100, 250, now=45)
+    assert watch.overdue(key, 100, 250, now=60)
+
+
+def test_progress_or_an_empty_backlog_resets_the_watch() -> None:
+    watch = StallWatch(30)
+    key = ("declarations.v1", 0)
+    watch.overdue(key, 100, 250, now=0)
+    assert not watch.overdue(key, 140, 250, now=31)  # it moved: a new wait starts
+    assert not watch.overdue(key, 140, 250, now=60)
+    assert watch.overdue(key, 140, 250, now=61)
+    watch.overdue(key, 150, 250, now=62)
+    assert not watch.overdue(key, 150, 150, now=100)  # nothing waiting: not a stall
+    assert not watch.overdue(key, 150, 151, now=101)  # waiting again: the clock restarts
+    assert not watch.overdue(key, -1, 151, now=200)  # nothing expected yet
+    assert not watch.overdue(key, 150, None, now=300)  # highwater unknown
+
+
+def test_forget_starts_every_wait_afresh() -> None:
+    watch = StallWatch(30)
+    key = ("t", 0)
+    watch.overdue(key, 1, 5, now=0)
+    watch.forget()
+    assert not watch.overdue(key, 1, 5, now=31)
