@@ -30,7 +30,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -51,6 +51,8 @@ from streams.faust_fixes import (
     ProducerTopics,
     SeekFirstTableManager,
     changelog_topics,
+    commit_processed,
+    committed_offset,
     on_streams_sought,
 )
 from streams.metrics import WorkerMetrics
@@ -322,6 +324,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             guard.forget()
         alert_next.clear()
         stalls.forget()
+        commit_stalls.forget()
+        settled.clear()
 
     app.on_partitions_revoked.connect(forget_on_rebalance)  # type: ignore[arg-type]
 
@@ -374,19 +378,37 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     # A partition with records beyond the next one expected where that one does not come
     # for STALL_S: faust's fetcher no longer delivers it (``streams.faust_fixes`` fixes
     # one way this happens; this catches any other). Seek it to the next record expected.
+    # And a partition whose group commit stays below what the agents have finished (the
+    # next offset, effects written) for STALL_S: faust's acknowledgements have a hole it
+    # will not fill. Commit what was finished.
     stalls = StallWatch(STALL_S)
+    commit_stalls = StallWatch(STALL_S)
+    settled: dict[tuple[str, int], int] = {}
+
+    def settle(topic: str, partitions: Iterable[int], next_offset: Callable[[int], int]) -> None:
+        for partition in partitions:
+            if (done := next_offset(partition)) >= 0:
+                settled[(topic, partition)] = done
 
     async def unstick(topic: str, guard: OffsetGuard, next_offset: Callable[[int], int]) -> None:
         now = time.monotonic()
         for tp in sorted(t for t in app.consumer.assignment() if t.topic == topic):
+            key = (topic, tp.partition)
             expected = guard.expects(tp.partition, next_offset(tp.partition))
             highwater = app.consumer.highwater(tp)
-            if stalls.overdue((topic, tp.partition), expected, highwater, now):
+            if stalls.overdue(key, expected, highwater, now):
                 log.warning("%s[%d]: offset %d has not come in %.0f s though the partition "
                             "holds records up to %d; seeking back to it", topic, tp.partition,
                             expected, STALL_S, highwater - 1)
                 metrics.offset_gaps.labels(topic, "stalled").inc()
                 await app.consumer.seek_wait({tp: expected})
+            done, committed = settled.get(key), committed_offset(app, tp)
+            if done is not None and commit_stalls.overdue(key, committed or 0, done, now):
+                log.warning("%s[%d]: the group's commit stayed at %s for %.0f s though every "
+                            "record before %d is processed; committing that", topic,
+                            tp.partition, committed, STALL_S, done)
+                metrics.commit_repairs.labels(topic).inc()
+                await commit_processed(app, {tp: done})
 
     @app.timer(GAP_RESEEK_S)  # type: ignore[untyped-decorator]
     async def reseek() -> None:
@@ -446,6 +468,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             await write_views(redis, out.counting, records, now_ms=int(now * 1000),
                               retention_ms=settings.retention_days * 86_400_000,
                               daily=out.daily_totals)
+            settle(DECLARATIONS, {r.partition for r in records}, pipeline.next_offset)
             count(out)
             metrics.late_after_close.inc(out.outcomes.get("late_after_close", 0))
             for outcome, n in out.outcomes.items():
@@ -475,6 +498,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             out = wards.on_records(records)
             await deliver(out.sends)
             await seek_back(by_ward.get_topic_name(), out.gaps, wards.accept_gap)
+            settle(by_ward.get_topic_name(), {p for p, _, _ in records}, wards.next_offset)
             metrics.records.labels(by_ward.get_topic_name(), "late_dropped").inc(
                 out.outcomes.get("late_dropped", 0))
             count(out)
@@ -525,8 +549,9 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 log.warning("dead-lettering %s[%d]@%d: %s", m.topic, m.partition, m.offset, exc)
                 await dead_letter(RawRecord(m.topic, m.partition, m.offset, m.key, m.value),
                                   str(exc))
-                continue
-            await alert_view.insert(alert)
+            else:
+                await alert_view.insert(alert)
+            settle(ALERTS, [m.partition], lambda p: alert_next.get(p, -1))
 
     @app.timer(settings.heartbeat_interval_s)  # type: ignore[untyped-decorator]
     async def heartbeat() -> None:

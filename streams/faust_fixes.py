@@ -39,7 +39,14 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-__all__ = ["ProducerTopics", "SeekFirstTableManager", "changelog_topics", "on_streams_sought"]
+__all__ = [
+    "ProducerTopics",
+    "SeekFirstTableManager",
+    "changelog_topics",
+    "commit_processed",
+    "committed_offset",
+    "on_streams_sought",
+]
 
 SOUGHT_HOOK = "_vhc_on_streams_sought"
 
@@ -181,6 +188,31 @@ class ProducerTopics:
                     with contextlib.suppress(UnknownTopicOrPartitionError):
                         await producer.partitions_for(topic)
                 await asyncio.sleep(0.1)
+
+
+async def commit_processed(app: faust.App, offsets: Mapping[TP, int]) -> None:
+    """Commit ``offsets`` (each the next record to read, every record below it processed
+    and its effects written) through faust's own commit path, which flushes the producer
+    first, and drop faust's acknowledgement bookkeeping below them.
+
+    For a partition whose committed offset stopped although everything was processed:
+    faust computes its commit from the head of its acknowledgements, and a record that
+    reached the agent only through a seek back (``streams.offsets``) after faust had
+    already counted past it can leave a hole there that nothing fills.
+    """
+    consumer = cast(Any, app.consumer)
+    await consumer._commit_offsets(dict(offsets))
+    for tp, offset in offsets.items():
+        acked = [o for o in consumer._acked[tp] if o >= offset]
+        consumer._acked[tp] = acked
+        consumer._acked_index[tp] = set(acked)
+        consumer._gap[tp].chop(0, offset)
+
+
+def committed_offset(app: faust.App, tp: TP) -> int | None:
+    """faust's committed offset for ``tp`` (None before its first commit)."""
+    committed = cast(Any, app.consumer)._committed_offset.get(tp)
+    return None if committed is None else int(committed)
 
 
 def changelog_topics(app: faust.App) -> list[str]:

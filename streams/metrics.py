@@ -44,6 +44,13 @@ class WorkerMetrics:
             ["topic", "outcome"],
             registry=self.registry,
         )
+        self.commit_repairs = Counter(
+            "vhc_worker_commit_repairs_total",
+            "Partitions whose consumer-group commit had stopped below what the worker had "
+            "processed for a while, committed by the worker (streams.faust_fixes).",
+            ["topic"],
+            registry=self.registry,
+        )
         self.late_after_close = Counter(
             "vhc_worker_late_after_close_total",
             "Declarations for an hour the baseline detectors had already judged.",

@@ -23,7 +23,7 @@ from detectors.declaration_alerts import declaration_alert
 from detectors.flags import FlagPolicy, flags_of
 from streams.app import Worker, create_worker
 from streams.config import WorkerSettings
-from streams.faust_fixes import SeekFirstRecovery
+from streams.faust_fixes import SeekFirstRecovery, commit_processed, committed_offset
 from streams.pipeline import PartitionClock
 from tests.factories import T0, declaration_event
 from tests.streams.conftest import RecordingProducer
@@ -200,6 +200,35 @@ async def test_stream_partitions_are_sought_before_they_are_resumed(
     assert calls == ["seek", "position", f"resume {[tp]}", "fetch"]
     # Where it was sought is the record the pipeline expects first.
     assert w.pipeline.offsets.expects(0, -1) == 123
+
+
+async def test_a_stuck_commit_is_committed_from_what_was_processed(
+    worker: tuple[Worker, RecordingProducer], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """faust commits from the head of its acknowledgements; a hole there (offset 7, 8
+    never acknowledged) stops it. The worker commits what it processed and faust's
+    bookkeeping goes on from there."""
+    w, _ = worker
+    consumer: Any = w.app.consumer
+    tp = TP(DECLARATIONS, 1)
+    committed: list[dict[TP, int]] = []
+
+    async def commit_offsets(offsets: dict[TP, int], **_: Any) -> bool:
+        committed.append(offsets)
+        consumer._committed_offset.update(offsets)
+        return True
+
+    monkeypatch.setattr(consumer, "_commit_offsets", commit_offsets)
+    consumer._committed_offset[tp] = 5
+    consumer._acked[tp] = [5, 6, 9, 10, 11]
+    consumer._acked_index[tp] = {5, 6, 9, 10, 11}
+    assert consumer._new_offset(tp) == 7  # faust: up to the hole, never past it
+    consumer._committed_offset[tp] = 7
+    assert consumer._new_offset(tp) is None
+    await commit_processed(w.app, {tp: 10})
+    assert committed == [{tp: 10}] and committed_offset(w.app, tp) == 10
+    assert consumer._acked[tp] == [10, 11] and consumer._acked_index[tp] == {10, 11}
+    assert consumer._new_offset(tp) == 12
 
 
 async def test_an_alert_stored_but_never_listed_is_repaired(redis_url: str) -> None:
