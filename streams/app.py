@@ -30,7 +30,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -97,6 +97,9 @@ HEARTBEAT_TTL_FACTOR = 5
 GAP_RESEEK_S = 2.0
 #: how long a partition with records waiting may deliver nothing before it is sought back
 STALL_S = 30.0
+#: the longest a watchdog waits for one consumer call (seek, offsets, commit)
+CONSUMER_CALL_TIMEOUT_S = 15.0
+T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -331,8 +334,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
 
     # Records the consumer skipped (``streams.offsets``): seek back to the first missing
     # one, and again every GAP_RESEEK_S while the hole stays open (a seek can be lost to
-    # the same race). The alerts' view keeps its next offsets in memory only: it is
-    # idempotent, a restart may replay it.
+    # the same race). The alerts' view keeps its next offsets in Redis, with the view
+    # (``redis_keys.alert_view_offsets``), read once per partition after an assignment.
     alert_offsets = OffsetGuard()
     alert_next: dict[int, int] = {}
     sought: dict[tuple[str, int], float] = {}
@@ -348,8 +351,17 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     on_streams_sought(app, started_at)
 
     def accept_alert_gap(partition: int) -> None:
-        alert_next.pop(partition, None)
+        alert_next[partition] = -1  # the next record stored is the new start
         alert_offsets.close(partition)
+
+    async def bounded(what: str, call: Awaitable[T]) -> T | None:
+        """A consumer call from the watchdogs, bounded in time: a call that hangs or fails
+        is logged and tried again at the next tick, and the watchdog goes on."""
+        try:
+            return await asyncio.wait_for(call, CONSUMER_CALL_TIMEOUT_S)
+        except Exception as exc:  # the watchdog must outlive any one failed call
+            log.warning("%s failed (%r); trying again later", what, exc)
+            return None
 
     async def seek_back(topic: str, gaps: Mapping[int, int],
                         accept: Callable[[int], None]) -> None:
@@ -361,7 +373,10 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             tp = TP(topic, partition)
             if tp not in app.consumer.assignment():
                 continue
-            earliest = (await app.consumer.earliest_offsets(tp)).get(tp)
+            found = await bounded(f"earliest offset of {tp}", app.consumer.earliest_offsets(tp))
+            if found is None:
+                continue  # asked again at the next reseek
+            earliest = found.get(tp)
             if earliest is not None and expected < earliest:
                 log.error("%s[%d]: records %d..%d were deleted by retention before they "
                           "were read; going on from %d", topic, partition, expected,
@@ -372,7 +387,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             log.warning("%s[%d]: records from offset %d were skipped by the consumer; "
                         "seeking back to it", topic, partition, expected)
             metrics.offset_gaps.labels(topic, "rewound").inc()
-            await app.consumer.seek_wait({tp: expected})
+            await bounded(f"seek of {tp} to {expected}", app.consumer.seek_wait({tp: expected}))
 
 
     # A partition with records beyond the next one expected where that one does not come
@@ -401,20 +416,25 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                             "holds records up to %d; seeking back to it", topic, tp.partition,
                             expected, STALL_S, highwater - 1)
                 metrics.offset_gaps.labels(topic, "stalled").inc()
-                await app.consumer.seek_wait({tp: expected})
+                await bounded(f"seek of {tp} to {expected}",
+                              app.consumer.seek_wait({tp: expected}))
             done, committed = settled.get(key), committed_offset(app, tp)
             if done is not None and commit_stalls.overdue(key, committed or 0, done, now):
                 log.warning("%s[%d]: the group's commit stayed at %s for %.0f s though every "
                             "record before %d is processed; committing that", topic,
                             tp.partition, committed, STALL_S, done)
                 metrics.commit_repairs.labels(topic).inc()
-                await commit_processed(app, {tp: done})
+                await bounded(f"commit of {tp} at {done}", commit_processed(app, {tp: done}))
+
 
     @app.timer(GAP_RESEEK_S)  # type: ignore[untyped-decorator]
     async def reseek() -> None:
         await seek_back(DECLARATIONS, pipeline.offsets.open_gaps(), pipeline.accept_gap)
         await seek_back(by_ward.get_topic_name(), wards.offsets.open_gaps(), wards.accept_gap)
         await seek_back(ALERTS, alert_offsets.open_gaps(), accept_alert_gap)
+
+    @app.timer(GAP_RESEEK_S)  # type: ignore[untyped-decorator]
+    async def watch_partitions() -> None:
         if not sendable.missing() and not app.in_recovery and not app.rebalancing:
             await unstick(DECLARATIONS, pipeline.offsets, pipeline.next_offset)
             await unstick(by_ward.get_topic_name(), wards.offsets, wards.next_offset)
@@ -531,18 +551,20 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
 
     @app.agent(alerts_topic, name="store-alerts")
     async def store_alerts(stream: Any) -> None:
+        stored_key = redis_keys.alert_view_offsets()
         async for event in stream.events():
             m = event.message
-            admission = alert_offsets.admit(m.partition, alert_next.get(m.partition, -1),
-                                            m.offset)
+            if m.partition not in alert_next:
+                # What the view holds survives restarts in Redis itself: the group's
+                # committed offset can be past alerts never stored (``streams.offsets``).
+                stored = await redis.hget(stored_key, str(m.partition))
+                alert_next[m.partition] = int(stored) if stored is not None else -1
+            admission = alert_offsets.admit(m.partition, alert_next[m.partition], m.offset)
             if admission is Admission.GAP:
                 await seek_back(ALERTS, {m.partition: alert_offsets.open_gaps()[m.partition]},
                                 accept_alert_gap)
                 continue
-            if admission is Admission.APPLY:
-                alert_next[m.partition] = m.offset + 1
-            # A replay is stored again: the next offset lives in memory only, and a copy
-            # delivered before faust's seek may have set it past records never stored.
+            # A replay is stored again: storing is idempotent by alert id.
             try:
                 alert = AlertEvent.model_validate_json(event.value)
             except ValidationError as exc:
@@ -551,6 +573,9 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                                   str(exc))
             else:
                 await alert_view.insert(alert)
+            if admission is Admission.APPLY:
+                alert_next[m.partition] = m.offset + 1
+                await redis.hset(stored_key, str(m.partition), m.offset + 1)
             settle(ALERTS, [m.partition], lambda p: alert_next.get(p, -1))
 
     @app.timer(settings.heartbeat_interval_s)  # type: ignore[untyped-decorator]

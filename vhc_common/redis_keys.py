@@ -65,6 +65,11 @@ def processed_offsets() -> str:
     return f"{PREFIX}worker:offsets"
 
 
+def alert_view_offsets() -> str:
+    """Hash: ``alerts.v1`` partition -> next offset the alerts' view has not yet stored."""
+    return f"{PREFIX}worker:alert-offsets"
+
+
 def outbreak_areas() -> str:
     """The current outbreak-area list (JSON), written after each change."""
     return f"{PREFIX}outbreak-areas"

@@ -135,13 +135,18 @@ async def test_alerts_are_stored_once(worker: tuple[Worker, RecordingProducer],
     view = AlertView(redis.asyncio.Redis.from_url(redis_url), retention_s=3600)
     async with w.app.agents["store-alerts"].test_context() as ctx:
         for value in alerts * 2:
-            await ctx.put(value, key=b"PY-XH-CHO", partition=0)
+            last = await ctx.put(value, key=b"PY-XH-CHO", partition=0)
 
         async def stored() -> bool:
             return len(await view.page(before_seq=None, batch=100)) >= 4
 
         await eventually(stored)
     assert len(await view.page(before_seq=None, batch=100)) == 4  # each once, sent twice
+    # How far the view got is kept with it: a restarted worker whose group commit is past
+    # alerts never stored seeks back to them.
+    client = redis.Redis.from_url(redis_url)
+    await eventually(lambda: client.hget(redis_keys.alert_view_offsets(), "0")
+                     == str(last.message.offset + 1).encode())
     first = AlertEvent.model_validate_json(alerts[0])
     stored_alert = await view.get(first.alert_id)
     assert stored_alert is not None and stored_alert["status"] == "open"
