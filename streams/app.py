@@ -57,7 +57,7 @@ from streams.faust_fixes import (
 )
 from streams.metrics import WorkerMetrics
 from streams.mirror import TopicMirror
-from streams.offsets import Admission, OffsetGuard, StallWatch
+from streams.offsets import Admission, CommitWatch, OffsetGuard, StallWatch
 from streams.pipeline import (
     BatchOutput,
     CheckpointInfo,
@@ -393,11 +393,11 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     # A partition with records beyond the next one expected where that one does not come
     # for STALL_S: faust's fetcher no longer delivers it (``streams.faust_fixes`` fixes
     # one way this happens; this catches any other). Seek it to the next record expected.
-    # And a partition whose group commit stays below what the agents have finished (the
-    # next offset, effects written) for STALL_S: faust's acknowledgements have a hole it
-    # will not fill. Commit what was finished.
+    # And a partition whose group commit has not reached, STALL_S later, what the agents
+    # had finished (the next offset, effects written): faust's acknowledgements have a
+    # hole it will not fill, or are so fragmented that it creeps. Commit what was finished.
     stalls = StallWatch(STALL_S)
-    commit_stalls = StallWatch(STALL_S)
+    commit_stalls = CommitWatch(STALL_S)
     settled: dict[tuple[str, int], int] = {}
 
     def settle(topic: str, partitions: Iterable[int], next_offset: Callable[[int], int]) -> None:
@@ -419,9 +419,9 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 await bounded(f"seek of {tp} to {expected}",
                               app.consumer.seek_wait({tp: expected}))
             done, committed = settled.get(key), committed_offset(app, tp)
-            if done is not None and commit_stalls.overdue(key, committed or 0, done, now):
-                log.warning("%s[%d]: the group's commit stayed at %s for %.0f s though every "
-                            "record before %d is processed; committing that", topic,
+            if done is not None and commit_stalls.overdue(key, committed, done, now):
+                log.warning("%s[%d]: the group's commit is at %s, %.0f s after every record "
+                            "before %d was processed; committing that", topic,
                             tp.partition, committed, STALL_S, done)
                 metrics.commit_repairs.labels(topic).inc()
                 await bounded(f"commit of {tp} at {done}", commit_processed(app, {tp: done}))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Admission", "OffsetGuard", "StallWatch"]
+__all__ = ["Admission", "CommitWatch", "OffsetGuard", "StallWatch"]
 
 
 class Admission(enum.Enum):
@@ -111,3 +111,31 @@ class StallWatch:
 
     def forget(self) -> None:
         self._since.clear()
+
+
+class CommitWatch:
+    """Per partition, whether the group's commit is overdue: an offset the worker had
+    finished was still not committed ``patience_s`` later. Progress that creeps (faust
+    committing a few offsets a second from a fragmented acknowledgement list) is overdue
+    too: what counts is reaching the mark, not moving."""
+
+    def __init__(self, patience_s: float) -> None:
+        self._patience_s = patience_s
+        self._marks: dict[tuple[str, int], tuple[int, float]] = {}
+
+    def overdue(self, key: tuple[str, int], committed: int | None, done: int,
+                now: float) -> bool:
+        if committed is not None and committed >= done:
+            self._marks.pop(key, None)
+            return False
+        mark = self._marks.get(key)
+        if mark is None or (committed is not None and committed >= mark[0]):
+            self._marks[key] = (done, now)  # the last mark was reached: watch this one
+            return False
+        if now - mark[1] < self._patience_s:
+            return False
+        del self._marks[key]
+        return True
+
+    def forget(self) -> None:
+        self._marks.clear()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.offsets import Admission, OffsetGuard, StallWatch
+from streams.offsets import Admission, CommitWatch, OffsetGuard, StallWatch
 
 
 def test_the_expected_record_applies_an_older_one_replays_a_newer_one_opens_a_gap() -> None:
@@ -69,3 +69,23 @@ def test_forget_starts_every_wait_afresh() -> None:
     watch.overdue(key, 1, 5, now=0)
     watch.forget()
     assert not watch.overdue(key, 1, 5, now=31)
+
+
+def test_a_commit_that_does_not_reach_what_was_finished_in_time_is_overdue() -> None:
+    watch = CommitWatch(30)
+    key = ("declarations.v1", 0)
+    assert not watch.overdue(key, 100, 500, now=0)  # behind: the mark is 500
+    assert not watch.overdue(key, 105, 520, now=10)  # creeping is not reaching it
+    assert watch.overdue(key, 110, 540, now=30)
+    assert not watch.overdue(key, 540, 540, now=31)  # caught up (the repair committed)
+
+
+def test_a_commit_that_reaches_each_mark_in_time_is_never_overdue() -> None:
+    watch = CommitWatch(30)
+    key = ("alerts.v1", 2)
+    now = 0.0
+    for committed, done in [(None, 50), (50, 90), (90, 140), (140, 200), (200, 230)]:
+        assert not watch.overdue(key, committed, done, now=now)
+        now += 25  # each mark reached before the next look, 25 s later
+    watch.forget()
+    assert not watch.overdue(key, 0, 10, now=1000)
