@@ -323,7 +323,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         pipeline.forget_deliveries()
         pipeline.forget_watermarks()
         wards.forget_deliveries()
-        for guard in (pipeline.offsets, wards.offsets, alert_offsets):
+        for _, guard, _, _ in inputs:
             guard.forget()
         alert_next.clear()
         stalls.forget()
@@ -340,19 +340,29 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     alert_next: dict[int, int] = {}
     sought: dict[tuple[str, int], float] = {}
 
+    def alert_next_offset(partition: int) -> int:
+        return alert_next.get(partition, -1)
+
+    def accept_alert_gap(partition: int) -> None:
+        alert_next[partition] = -1  # the next record stored is the new start
+        alert_offsets.close(partition)
+
+    # Every input whose records the worker applies exactly once, in offset order: its
+    # guard, the next offset its owner expects, and how a loss to retention is accepted.
+    inputs: list[tuple[str, OffsetGuard, Callable[[int], int], Callable[[int], None]]] = [
+        (DECLARATIONS, pipeline.offsets, pipeline.next_offset, pipeline.accept_gap),
+        (by_ward.get_topic_name(), wards.offsets, wards.next_offset, wards.accept_gap),
+        (ALERTS, alert_offsets, alert_next_offset, accept_alert_gap),
+    ]
+
     def started_at(positions: Mapping[TP, int]) -> None:
         """Where faust sought each input partition: its first record is expected there."""
-        guards = {DECLARATIONS: pipeline.offsets, by_ward.get_topic_name(): wards.offsets,
-                  ALERTS: alert_offsets}
+        guards = {topic: guard for topic, guard, _, _ in inputs}
         for tp, offset in positions.items():
             if tp.topic in guards:
                 guards[tp.topic].start_at(tp.partition, offset)
 
     on_streams_sought(app, started_at)
-
-    def accept_alert_gap(partition: int) -> None:
-        alert_next[partition] = -1  # the next record stored is the new start
-        alert_offsets.close(partition)
 
     async def bounded(what: str, call: Awaitable[T]) -> T | None:
         """A consumer call from the watchdogs, bounded in time: a call that hangs or fails
@@ -388,7 +398,6 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                         "seeking back to it", topic, partition, expected)
             metrics.offset_gaps.labels(topic, "rewound").inc()
             await bounded(f"seek of {tp} to {expected}", app.consumer.seek_wait({tp: expected}))
-
 
     # A partition with records beyond the next one expected where that one does not come
     # for STALL_S: faust's fetcher no longer delivers it (``streams.faust_fixes`` fixes
@@ -426,19 +435,16 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 metrics.commit_repairs.labels(topic).inc()
                 await bounded(f"commit of {tp} at {done}", commit_processed(app, {tp: done}))
 
-
     @app.timer(GAP_RESEEK_S)  # type: ignore[untyped-decorator]
     async def reseek() -> None:
-        await seek_back(DECLARATIONS, pipeline.offsets.open_gaps(), pipeline.accept_gap)
-        await seek_back(by_ward.get_topic_name(), wards.offsets.open_gaps(), wards.accept_gap)
-        await seek_back(ALERTS, alert_offsets.open_gaps(), accept_alert_gap)
+        for topic, guard, _, accept in inputs:
+            await seek_back(topic, guard.open_gaps(), accept)
 
     @app.timer(GAP_RESEEK_S)  # type: ignore[untyped-decorator]
     async def watch_partitions() -> None:
         if not sendable.missing() and not app.in_recovery and not app.rebalancing:
-            await unstick(DECLARATIONS, pipeline.offsets, pipeline.next_offset)
-            await unstick(by_ward.get_topic_name(), wards.offsets, wards.next_offset)
-            await unstick(ALERTS, alert_offsets, lambda p: alert_next.get(p, -1))
+            for topic, guard, next_offset, _ in inputs:
+                await unstick(topic, guard, next_offset)
 
     async def flush_outboxes(partition: int) -> None:
         """Once per partition after start or a rebalance, from the tick agent (the tables
@@ -459,17 +465,16 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     sendable = ProducerTopics(app, [*changelog_topics(app), ALERTS, DEADLETTER,
                                     by_ward.get_topic_name(), ticks.get_topic_name()])
 
-    async def ready_to_judge(*, registry: bool = True) -> None:
-        """Judge nothing before the registry and areas are known, nor while the producer
-        cannot send to every topic the worker writes (``streams.faust_fixes``): awaited
-        before every batch."""
-        await sendable.wait()
-        for mirror in mirrors if registry else ():
+    async def registry_known() -> None:
+        """Judge nothing before the registry and areas are known. (Each batch also waits,
+        right before its table writes, until the producer can send to every topic the
+        worker writes: ``sendable.wait()``, ``streams.faust_fixes``.)"""
+        for mirror in mirrors:
             await mirror.ready.wait()
 
     @app.agent(declarations, name="process-declarations")
     async def process_declarations(stream: Any) -> None:
-        await ready_to_judge()
+        await registry_known()
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
             started = time.perf_counter()
             records = [
@@ -501,7 +506,6 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
 
     @app.agent(by_ward, name="process-wards")
     async def process_wards(stream: Any) -> None:
-        await ready_to_judge(registry=False)
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
             records: list[tuple[int, int, HourSummary | Watermark | None]] = []
             for e in events:
@@ -525,7 +529,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
 
     @app.agent(ticks, name="process-ticks")
     async def process_ticks(stream: Any) -> None:
-        await ready_to_judge()
+        await registry_known()
         async for event in stream.events():
             try:
                 wall_ms = decode_tick(event.value)
@@ -576,7 +580,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             if admission is Admission.APPLY:
                 alert_next[m.partition] = m.offset + 1
                 await redis.hset(stored_key, str(m.partition), m.offset + 1)
-            settle(ALERTS, [m.partition], lambda p: alert_next.get(p, -1))
+            settle(ALERTS, [m.partition], alert_next_offset)
 
     @app.timer(settings.heartbeat_interval_s)  # type: ignore[untyped-decorator]
     async def heartbeat() -> None:

@@ -75,12 +75,7 @@ class SeekFirstRecovery(Recovery):
             self.log.warning(f"Recovery rebalancing again app id "
                              f"{self.app.consumer_generation_id} param {generation_id}")
             return
-        if assignment:
-            self.log.info("Seek stream partitions to committed offsets.")
-            await self._wait(consumer.perform_seek(),
-                             timeout=self.app.conf.broker_request_timeout)
-            await self._report_positions(assignment)
-        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+        await self._seek_then_resume(assignment)
         self.completed.set()
         self.app.flow_control.resume()
         consumer.resume_flow()
@@ -100,15 +95,9 @@ class SeekFirstRecovery(Recovery):
         if self.app.consumer_generation_id != generation_id:
             self.log.warning("Recovery rebalancing again")
             return
-        if assignment:
-            self.log.info("Seek stream partitions to committed offsets.")
-            await self._wait(consumer.perform_seek(),
-                             timeout=self.app.conf.broker_request_timeout)
-            await self._report_positions(assignment)
-            consumer.resume_partitions({tp for tp in assignment
-                                        if not self._is_changelog_tp(tp)})
-        else:
+        if not assignment:
             self.log.info("Resuming streams with empty assignment")
+        await self._seek_then_resume(assignment)
         self.completed.set()
         self.log.info("Resuming flow...")
         app.flow_control.resume()
@@ -119,6 +108,16 @@ class SeekFirstRecovery(Recovery):
         app.on_rebalance_end()
         self.log.info("Worker ready")
 
+    async def _seek_then_resume(self, assignment: set[TP]) -> None:
+        """The fix: seek the stream partitions to the committed offsets, tell the app
+        where they start, and only then resume them."""
+        consumer = self.app.consumer
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets.")
+            await self._wait(consumer.perform_seek(),
+                             timeout=self.app.conf.broker_request_timeout)
+            await self._report_positions(assignment)
+        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
 
     async def _report_positions(self, assignment: set[TP]) -> None:
         """Tell the app's hook (``on_streams_sought``) where each stream partition

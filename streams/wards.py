@@ -232,7 +232,7 @@ class WardProcessor:
                 out.outcomes["after_gap"] += 1
                 continue
             if partition not in expected:
-                expected[partition] = int(self._states.get(self._next_keys[partition]) or -1)
+                expected[partition] = self.next_offset(partition)
             admission = self.offsets.admit(partition, expected[partition], offset)
             if admission is Admission.GAP:
                 out.gaps[partition] = self.offsets.open_gaps()[partition]
