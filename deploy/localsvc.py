@@ -267,9 +267,15 @@ class KafkaBroker(ManagedProcess):
 # --------------------------------------------------------------------------- Redis
 
 
+def _present(what: str) -> bool:
+    """A command on PATH, or an absolute file path (a font, say) that exists."""
+    return Path(what).is_file() if what.startswith("/") else shutil.which(what) is not None
+
+
 def ensure_debian_packages(commands: dict[str, str]) -> None:
-    """Install the Debian package of each missing command (``{command: package}``)."""
-    missing = sorted({pkg for cmd, pkg in commands.items() if shutil.which(cmd) is None})
+    """Install the Debian package of each missing command or file (``{command: package}``;
+    a command may be an absolute file path)."""
+    missing = sorted({pkg for cmd, pkg in commands.items() if not _present(cmd)})
     if not missing:
         return
     if os.geteuid() != 0:
@@ -283,9 +289,19 @@ def ensure_debian_packages(commands: dict[str, str]) -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if proc.returncode != 0:
             raise ServiceStartError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
-    still = [cmd for cmd in commands if shutil.which(cmd) is None]
+    still = [cmd for cmd in commands if not _present(cmd)]
     if still:
         raise ServiceStartError(f"still missing after apt-get install: {', '.join(still)}")
+
+
+#: What the console, posters and reports need: a font with every Vietnamese letter, and
+#: the tools the tests look at pages and PDFs with (headless Chromium, poppler, zbar).
+PAGE_TOOLS = {
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf": "fonts-dejavu-core",
+    "chromium": "chromium",
+    "pdftoppm": "poppler-utils",
+    "zbarimg": "zbar-tools",
+}
 
 
 def ensure_redis_server() -> str:
@@ -358,8 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.localsvc", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("fetch", help="fetch the Kafka broker jars (once), install redis-server "
-                   "and docker-compose (to check docker-compose.yml)")
+    sub.add_parser("fetch", help="fetch the Kafka broker jars (once), install redis-server, "
+                   "docker-compose (to check docker-compose.yml), fonts, and chromium, "
+                   "poppler-utils and zbar-tools (to test pages and posters)")
     for name, port in (("kafka", 9092), ("redis", 6379)):
         p = sub.add_parser(name, help=f"run {name} in the foreground until Ctrl-C")
         p.add_argument("--port", type=int, default=port)
@@ -369,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "fetch":
             print(ensure_kafka_jars())
             print(ensure_redis_server())
-            ensure_debian_packages({"docker-compose": "docker-compose"})
+            ensure_debian_packages({"docker-compose": "docker-compose", **PAGE_TOOLS})
             return 0
         svc: KafkaBroker | RedisServer
         if args.cmd == "kafka":

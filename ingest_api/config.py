@@ -5,14 +5,22 @@ Secrets have no defaults: the process refuses to start without them.
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+import binascii
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["ApiSettings"]
+from detectors.naming import DEFAULT_RULE, NamingError, NamingRule
+
+__all__ = ["ApiSettings", "qr_seed"]
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def qr_seed(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class ApiSettings(BaseSettings):
@@ -38,6 +46,42 @@ class ApiSettings(BaseSettings):
     worker_heartbeat_required: bool = Field(
         default=True, description="/readyz needs a live stream worker"
     )
+    naming_rule: str = Field(
+        default=DEFAULT_RULE, description="checkpoint naming template over {kind}, {unit}, "
+        "{ward}, {province}")
+    naming_mode: Literal["flag", "strict"] = Field(
+        default="flag", description="flag: store and raise naming_violation; strict: 422")
+    qr_signing_key: SecretStr | None = Field(
+        default=None, description="Ed25519 seed for QR codes, 32 bytes in base64url; unset: "
+        "derived from the pseudonym secret")
+    sse_max_per_token: int = Field(default=20, ge=1, le=10_000,
+                                   description="open alert streams per staff token")
+    sse_max_streams: int = Field(default=2_000, ge=1, le=100_000,
+                                 description="open alert streams per API process")
+    sse_keepalive_s: float = Field(default=15.0, gt=0, le=300)
+
+    @field_validator("naming_rule")
+    @classmethod
+    def _naming_rule(cls, value: str) -> str:
+        try:
+            NamingRule(value)
+        except NamingError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("qr_signing_key")
+    @classmethod
+    def _qr_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        try:
+            seed = qr_seed(text)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("must be base64url") from exc
+        if len(seed) != 32:
+            raise ValueError(f"must decode to 32 bytes, got {len(seed)}")
+        return value
 
     @field_validator("ingest_keys", "staff_tokens", mode="before")
     @classmethod

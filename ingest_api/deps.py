@@ -9,15 +9,18 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Query, Request, status
 from redis.asyncio import Redis
 
+from ingest_api.audit import AuditLog
 from ingest_api.config import ApiSettings
 from ingest_api.exposure import ExposureService
 from ingest_api.ingest import IngestService
 from ingest_api.metrics import ApiMetrics
+from ingest_api.naming import NamingService
 from ingest_api.publisher import KafkaPublisher
 from ingest_api.security import CredentialSet, RateLimiter
 from ingest_api.store import CheckpointStore, StatsStore
 from vhc_common.alert_view import AlertView
 from vhc_common.pseudonym import Pseudonymiser
+from vhc_common.qr import QrSigner
 
 __all__ = ["FrontEnd", "Services", "ServicesDep", "Staff", "StaffStream"]
 
@@ -38,6 +41,9 @@ class Services:
     alerts: AlertView
     exposure: ExposureService
     pseudonymiser: Pseudonymiser
+    naming: NamingService
+    audit: AuditLog
+    qr: QrSigner
 
 
 def get_services(request: Request) -> Services:

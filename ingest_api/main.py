@@ -21,7 +21,9 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingest_api.config import ApiSettings
+from detectors.naming import NamingRule
+from ingest_api.audit import AuditLog
+from ingest_api.config import ApiSettings, qr_seed
 from ingest_api.deps import Services
 from ingest_api.errors import (
     BrokerUnavailableError,
@@ -32,6 +34,7 @@ from ingest_api.errors import (
 from ingest_api.exposure import ExposureService
 from ingest_api.ingest import IngestService
 from ingest_api.metrics import ApiMetrics
+from ingest_api.naming import NamingService
 from ingest_api.publisher import KafkaPublisher
 from ingest_api.registry_sync import read_registry
 from ingest_api.routes import alerts as alert_routes
@@ -41,6 +44,7 @@ from ingest_api.routes import (
     declarations,
     health,
     outbreak_areas,
+    printing,
     reports,
     stats,
 )
@@ -49,6 +53,7 @@ from ingest_api.store import CheckpointStore, SeenStore, StatsStore
 from vhc_common.alert_view import AlertView
 from vhc_common.kafka_admin import KafkaUnavailableError, ensure_topics
 from vhc_common.pseudonym import Pseudonymiser
+from vhc_common.qr import QrSigner
 from vhc_common.topics import CHECKPOINTS, topic_specs
 
 __all__ = ["create_app", "run"]
@@ -93,11 +98,19 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
             lookback=timedelta(days=settings.exposure_lookback_days),
             window=timedelta(minutes=settings.exposure_window_min)),
         pseudonymiser=pseudonymiser,
+        naming=NamingService(rule=NamingRule(settings.naming_rule),
+                             strict=settings.naming_mode == "strict", redis=redis,
+                             alerts=alerts, publisher=publisher),
+        audit=AuditLog(redis=redis, publisher=publisher,
+                       retention_s=settings.retention_days * 86_400),
+        qr=(QrSigner(qr_seed(settings.qr_signing_key.get_secret_value()))
+            if settings.qr_signing_key is not None
+            else QrSigner.derived(settings.pseudonym_secret.get_secret_value().encode())),
     )
 
 
 async def _prepare_kafka(settings: ApiSettings, checkpoints: CheckpointStore,
-                         synced: asyncio.Event) -> None:
+                         synced: asyncio.Event, naming: NamingService) -> None:
     """In the background (the API serves /healthz meanwhile): create the topics, then put
     back any registry entry the Redis view lacks."""
     specs = topic_specs(partitions=settings.partitions, retention_days=settings.retention_days)
@@ -108,6 +121,7 @@ async def _prepare_kafka(settings: ApiSettings, checkpoints: CheckpointStore,
                 settings.kafka_bootstrap,
                 partitions=next(s.partitions for s in specs if s.name == CHECKPOINTS))
             restored = await checkpoints.restore(registry)
+            await naming.restore(registry)
             log.info("registry: %d checkpoints on %s, %d restored into Redis",
                      len(registry), CHECKPOINTS, restored)
             synced.set()
@@ -170,7 +184,8 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services
         topics = asyncio.create_task(
-            _prepare_kafka(settings, services.checkpoints, services.registry_synced))
+            _prepare_kafka(settings, services.checkpoints, services.registry_synced,
+                           services.naming))
         try:
             yield
         finally:
@@ -187,7 +202,8 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
         lifespan=lifespan,
     )
     for router in (declarations.router, checkpoints.router, stats.router, alert_routes.router,
-                   outbreak_areas.router, cases.router, reports.router, health.router):
+                   outbreak_areas.router, cases.router, reports.router, printing.router,
+                   health.router):
         app.include_router(router)
 
     def unavailable(what: str) -> Callable[[Request, Exception], Awaitable[Response]]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 __all__ = [
     "as_text",
+    "audit",
     "checkpoint",
     "checkpoint_index",
+    "checkpoint_names",
     "daily_totals",
     "declaration_seen",
     "outbreak_areas",
@@ -37,6 +39,17 @@ def checkpoint(checkpoint_id: str) -> str:
 def checkpoint_index() -> str:
     """Sorted set of registered checkpoint ids (score 0, lexicographic order)."""
     return f"{PREFIX}checkpoints"
+
+
+def checkpoint_names() -> str:
+    """Hash: folded checkpoint name (``detectors.naming.fold``) -> checkpoint id, for
+    near-duplicate names."""
+    return f"{PREFIX}checkpoints:names"
+
+
+def audit(target_type: str, target_id: str) -> str:
+    """List of audit records (JSON, newest first) of one alert, checkpoint or list."""
+    return f"{PREFIX}audit:{target_type}:{target_id}"
 
 
 def stats_bucket(checkpoint_id: str, hour: int) -> str:

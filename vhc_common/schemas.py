@@ -40,6 +40,7 @@ __all__ = [
     "AlertStatus",
     "AlertStatusEvent",
     "AreaCode",
+    "AuditEvent",
     "CaseEvent",
     "CheckpointEvent",
     "CheckpointId",
@@ -49,6 +50,8 @@ __all__ = [
     "DeclarationEvent",
     "DeclarationIn",
     "Evidence",
+    "NamingVerdict",
+    "NamingViolation",
     "OpeningHours",
     "OpeningHoursChange",
     "OutbreakAreasEvent",
@@ -243,6 +246,23 @@ class OpeningHoursChange(_Event):
     opening_hours: tuple[str, ...] | str | None
 
 
+class NamingViolation(_Event):
+    """One rule of the naming convention that a name breaks (``detectors.naming``)."""
+
+    rule: str
+    message: str
+    message_vi: str
+
+
+class NamingVerdict(_Event):
+    """A name judged against the convention: does it conform, what breaks it, and a
+    conforming name to use instead."""
+
+    conforms: bool
+    violations: tuple[NamingViolation, ...] = ()
+    suggestion: str
+
+
 class CheckpointEvent(_Event):
     """A registered control point on the compacted ``checkpoints.v1`` (key: checkpoint id).
 
@@ -265,6 +285,10 @@ class CheckpointEvent(_Event):
     opening_hours_history: tuple[OpeningHoursChange, ...] = ()
     created_at: datetime
     updated_at: datetime
+    #: The name's verdict when it was stored (``None`` on records from before v1.1).
+    naming: NamingVerdict | None = None
+    #: The staff credential label that made this version.
+    updated_by: str | None = None
 
 
 class AlertKind(StrEnum):
@@ -312,6 +336,15 @@ class Evidence(_Event):
     exposed_count: int | None = None
     person_keys: tuple[PersonKey, ...] = ()
     statistics: dict[str, float] = Field(default_factory=dict)
+    #: Baseline alerts: the recent series (oldest first, one value per ``step_s``) and the
+    #: expected value and alarm threshold at each point, for a chart in the console.
+    series: tuple[float, ...] = ()
+    series_expected: tuple[float, ...] = ()
+    series_threshold: tuple[float, ...] = ()
+    step_s: int | None = None
+    #: Naming alerts: the rules broken and the suggested name.
+    violations: tuple[str, ...] = ()
+    suggestion: str | None = None
 
 
 class AlertEvent(_Event):
@@ -367,3 +400,22 @@ class AlertStatusEvent(_Event):
     alert_id: str
     status: AlertStatus
     history: tuple[dict[str, str | None], ...]
+
+
+class AuditEvent(_Event):
+    """A staff action (``audit.v1``, key: the target's id): who did what to what, when.
+
+    ``action`` is one of ``alert.acknowledge``, ``alert.resolve``, ``checkpoint.create``,
+    ``checkpoint.update``, ``outbreak_areas.set``, ``case.report``; ``by`` is the label of
+    the staff credential (never the credential itself).
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    audit_id: Annotated[str, StringConstraints(pattern=r"^audit-[0-9a-f]{24}$")]
+    action: str
+    target_type: Literal["alert", "checkpoint", "outbreak_areas", "case"]
+    target_id: str
+    by: str
+    at: AwareDatetime
+    note: str | None = None
+    details: dict[str, str] = Field(default_factory=dict)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "ALERTS",
     "ALERT_STATUS",
+    "AUDIT",
     "CASES",
     "CHECKPOINTS",
     "DEADLETTER",
@@ -23,6 +24,7 @@ OUTBREAK_AREAS = "outbreak-areas.v1"
 DEADLETTER = "deadletter.v1"
 CASES = "cases.v1"
 ALERT_STATUS = "alert-status.v1"
+AUDIT = "audit.v1"
 
 DAY_MS = 86_400_000
 
@@ -54,6 +56,8 @@ def topic_specs(*, partitions: int, retention_days: int) -> list[TopicSpec]:
         TopicSpec(CASES, 1, retention),
         # The lifecycle of each alert (key: alert id); deleted with the alerts it follows.
         TopicSpec(ALERT_STATUS, 1, retention),
+        # Who did what (staff actions); kept as long as what they acted on.
+        TopicSpec(AUDIT, 1, retention),
         TopicSpec(CHECKPOINTS, 1, compacted),
         TopicSpec(OUTBREAK_AREAS, 1, compacted),
     ]
