@@ -157,6 +157,7 @@ def main() -> int:
         traffic = "on (VHC_SIMULATE=0 turns it off)" if simulate else "off"
         print(f"""
 vhc-watch is up ({time.monotonic() - t0:.1f} s). Where to look:
+  staff console        {base}/   (log in with the staff token below)
   API docs (OpenAPI)   {base}/docs
   live stats           curl -H 'Authorization: Bearer {token}' {base}/v1/checkpoints/PY-XH-CHO/stats
   alerts               curl -H 'Authorization: Bearer {token}' '{base}/v1/alerts?status=open'

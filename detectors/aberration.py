@@ -544,5 +544,23 @@ class AberrationDetector:
             ward_code=subject.ward_code,
             window_ms=(end_ms - DAY_H * HOUR_MS, end_ms),
             evidence=Evidence(method=method, observed=float(observed_24h), expected=expected,
-                              threshold=first.threshold, statistics=stats),
+                              threshold=first.threshold, statistics=stats,
+                              **_daily_chart(subject.series, hour, expected)),
         )
+
+
+CHART_DAYS = 14
+
+
+def _daily_chart(series: HourlySeries, hour: int, expected: float | None) -> dict[str, Any]:
+    """For the console's chart: symptomatic declarants in each of the last 14 24-hour
+    periods ending at ``hour`` (oldest first) and a band of the expected count +- 2
+    Poisson standard deviations."""
+    values = tuple(float(series.window(hour - DAY_H * (d + 1) + 1, hour - DAY_H * d)[1])
+                   for d in range(CHART_DAYS - 1, -1, -1))
+    if expected is None:
+        return {"series": values, "step_s": DAY_H * 3600}
+    spread = 2 * math.sqrt(max(expected, 0.0))
+    return {"series": values, "step_s": DAY_H * 3600,
+            "series_expected": (round(expected, 4),) * CHART_DAYS,
+            "series_threshold": (round(expected + spread, 4),) * CHART_DAYS}

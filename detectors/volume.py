@@ -434,6 +434,14 @@ class VolumeDetector:
                 threshold=round(self._surge_threshold, 4),
                 statistics={"cusum": round(statistic, 4), "like_days": round(base.hours, 2),
                             "dispersion": round(base.phi, 4)},
+                # For the console's chart: this hour on each of the last 14 days, against
+                # the like-days mean +- 2 standard deviations (overdispersed).
+                series=tuple(float(subject.series.total(hour - 24 * d))
+                             for d in range(13, -1, -1)),
+                series_expected=(round(base.mean, 4),) * 14,
+                series_threshold=(round(base.mean + 2 * math.sqrt(base.phi * base.mean), 4),)
+                * 14,
+                step_s=86_400,
             ),
         )
 

@@ -17,6 +17,7 @@ from ingest_api.metrics import ApiMetrics
 from ingest_api.naming import NamingService
 from ingest_api.publisher import KafkaPublisher
 from ingest_api.security import CredentialSet, RateLimiter
+from ingest_api.sse import AlertFeed
 from ingest_api.store import CheckpointStore, StatsStore
 from vhc_common.alert_view import AlertView
 from vhc_common.pseudonym import Pseudonymiser
@@ -44,6 +45,7 @@ class Services:
     naming: NamingService
     audit: AuditLog
     qr: QrSigner
+    feed: AlertFeed
 
 
 def get_services(request: Request) -> Services:

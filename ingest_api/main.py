@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError as AioKafkaError
 from fastapi import FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -41,14 +42,17 @@ from ingest_api.routes import alerts as alert_routes
 from ingest_api.routes import (
     cases,
     checkpoints,
+    console,
     declarations,
     health,
     outbreak_areas,
+    overview,
     printing,
     reports,
     stats,
 )
 from ingest_api.security import CredentialSet, RateLimiter
+from ingest_api.sse import AlertFeed
 from ingest_api.store import CheckpointStore, SeenStore, StatsStore
 from vhc_common.alert_view import AlertView
 from vhc_common.kafka_admin import KafkaUnavailableError, ensure_topics
@@ -106,6 +110,8 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
         qr=(QrSigner(qr_seed(settings.qr_signing_key.get_secret_value()))
             if settings.qr_signing_key is not None
             else QrSigner.derived(settings.pseudonym_secret.get_secret_value().encode())),
+        feed=AlertFeed(settings.redis_url, max_streams=settings.sse_max_streams,
+                       max_per_token=settings.sse_max_per_token),
     )
 
 
@@ -186,15 +192,19 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
         topics = asyncio.create_task(
             _prepare_kafka(settings, services.checkpoints, services.registry_synced,
                            services.naming))
+        await services.feed.start()
         try:
             yield
         finally:
             topics.cancel()
+            await services.feed.stop()
             await asyncio.to_thread(services.publisher.close)
             await asyncio.to_thread(services.exposure.close)
             await services.redis.aclose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from files in the package, not a CDN: /docs works offline.
+    app = FastAPIOffline(
+        static_url="/static/docs",
         title="vhc-watch API",
         version="1.0.0",
         summary="Health declarations from QR control points, checkpoint registry and live "
@@ -203,7 +213,7 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
     )
     for router in (declarations.router, checkpoints.router, stats.router, alert_routes.router,
                    outbreak_areas.router, cases.router, reports.router, printing.router,
-                   health.router):
+                   overview.router, health.router, console.router):
         app.include_router(router)
 
     def unavailable(what: str) -> Callable[[Request, Exception], Awaitable[Response]]:
@@ -228,6 +238,7 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
         return JSONResponse({"detail": detail},
                             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
+    console.mount(app)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(BrokerUnavailableError, unavailable("message broker"))
     app.add_exception_handler(StoreUnavailableError, unavailable("store"))

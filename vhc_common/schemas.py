@@ -71,7 +71,7 @@ MAX_TRAVEL_AREAS = 50
 
 CheckpointId = Annotated[str, StringConstraints(pattern=CHECKPOINT_ID_PATTERN)]
 AreaCode = Annotated[str, StringConstraints(pattern=AREA_CODE_PATTERN)]
-WardCode = Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
+WardCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{5}$")]
 PersonKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 
 

@@ -25,7 +25,7 @@ class WardInfo:
 @cache
 def lookup_ward(code: str) -> WardInfo:
     """The ward for a 5-digit code such as ``"08749"`` (Phường Xuân Hòa)."""
-    if len(code) != 5 or not code.isdigit():
+    if len(code) != 5 or not (code.isascii() and code.isdigit()):
         raise UnknownWardError(f"ward code must be 5 digits, got {code!r}")
     try:
         ward = Ward.from_code(WardCode(int(code)))

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 
@@ -16,6 +13,7 @@ from ingest_api.deps import ServicesDep, Staff, StaffStream
 from ingest_api.errors import StoreUnavailableError
 from ingest_api.models import AlertOut, AlertPage, NoteIn
 from ingest_api.publisher import Message
+from ingest_api.sse import TooManyStreamsError, parse_event_id
 from vhc_common.alert_view import StatusChangeError
 from vhc_common.schemas import AlertKind, AlertStatus, AlertStatusEvent, Severity
 from vhc_common.topics import ALERT_STATUS
@@ -24,7 +22,7 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 SCAN_BATCH = 200
 SCAN_MAX = 5000
-SSE_BLOCK_MS = 15_000
+_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 def _matches(alert: dict[str, Any], *, status_: AlertStatus | None, kind: AlertKind | None,
@@ -50,6 +48,8 @@ async def list_alerts(
     checkpoint_id: str | None = None,
     ward_code: str | None = None,
     since: Annotated[datetime | None, Query(description="detected at or after (RFC 3339)")] = None,
+    min_severity: Annotated[Severity | None, Query(description="this severity or higher "
+                                                   "(v1.1; e.g. warning leaves info out)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
 ) -> AlertPage:
@@ -69,7 +69,9 @@ async def list_alerts(
                 scanned += 1
                 last_seq = seq
                 if _matches(alert, status_=status_, kind=kind, severity=severity,
-                            checkpoint_id=checkpoint_id, ward_code=ward_code, since=since):
+                            checkpoint_id=checkpoint_id, ward_code=ward_code, since=since) \
+                        and (min_severity is None
+                             or _RANK[alert["severity"]] >= _RANK[min_severity.value]):
                     items.append(alert)
                     if len(items) == limit:
                         break
@@ -80,40 +82,30 @@ async def list_alerts(
     return AlertPage(items=[AlertOut.model_validate(a) for a in items], next_cursor=next_cursor)
 
 
-async def _sse(request: Request, services: ServicesDep, start: str) -> AsyncIterator[str]:
-    after = start
-    if after == "$":
-        after = await services.alerts.last_event_id()  # resolve once: no gap between reads
-    yield "retry: 3000\n\n"
-    while not await request.is_disconnected():
-        try:
-            entries = await services.alerts.events(after, block_ms=SSE_BLOCK_MS)
-        except RedisError:
-            yield ": store unavailable, retrying\n\n"
-            await asyncio.sleep(2)
-            continue
-        if not entries:
-            yield ": keep-alive\n\n"
-            continue
-        for entry_id, alert in entries:
-            after = entry_id
-            data = json.dumps(alert, ensure_ascii=False, separators=(",", ":"))
-            yield f"id: {entry_id}\nevent: alert\ndata: {data}\n\n"
-
-
 @router.get("/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def alert_stream(
-    request: Request,
     services: ServicesDep,
-    _: StaffStream,
-    last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$")] = None,
+    who: StaffStream,
+    last_event_id: Annotated[str | None, Header(max_length=41)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: ``event: alert`` for every new alert and status change;
     ``Last-Event-ID`` resumes after that event. Browsers' EventSource may pass the staff
-    token as ``?access_token=``."""
-    return StreamingResponse(_sse(request, services, last_event_id or "$"),
-                             media_type="text/event-stream",
+    token as ``?access_token=``. Streams per credential are capped (``429``)."""
+    if last_event_id is not None and parse_event_id(last_event_id) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["header", "last-event-id"], "type": "event_id",
+            "msg": "must be an event id of this stream, <ms>-<seq>"}])
+    try:
+        services.feed.check(who)
+    except TooManyStreamsError as exc:
+        services.metrics.rejected.labels("too_many_streams").inc()
+        code = (status.HTTP_429_TOO_MANY_REQUESTS if exc.per_token
+                else status.HTTP_503_SERVICE_UNAVAILABLE)
+        raise HTTPException(code, str(exc), headers={"Retry-After": "5"}) from exc
+    body = services.feed.events(who, last_event_id or "$",
+                                keepalive_s=services.settings.sse_keepalive_s)
+    return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -146,6 +138,9 @@ async def _change(alert_id: str, new: AlertStatus, body: NoteIn | None, services
         raise HTTPException(code, str(exc)) from exc
     except RedisError as exc:
         raise StoreUnavailableError(f"redis: {exc}") from exc
+    action = "alert.acknowledge" if new == AlertStatus.ACKNOWLEDGED else "alert.resolve"
+    await services.audit.record(action=action, target_type="alert", target_id=alert_id,
+                                by=who, note=body.note if body else None)
     return AlertOut.model_validate(changed)
 
 

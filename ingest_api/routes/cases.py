@@ -30,6 +30,10 @@ async def report_case(body: CaseIn, services: ServicesDep, who: Staff) -> CaseOu
             "loc": ["body", "confirmed_at"], "msg": "is in the future", "type": "future_time"}])
     result = await services.exposure.report(person, confirmed_at=body.confirmed_at,
                                             reported_at=now, by=who)
+    await services.audit.record(action="case.report", target_type="case",
+                                target_id=result.case.case_id, by=who,
+                                details={"visits": str(result.visits),
+                                         "alerts": str(len(result.alerts))})
     stored = [await services.alerts.get(a.alert_id) for a in result.alerts]
     return CaseOut(case_id=result.case.case_id, confirmed_at=body.confirmed_at,
                    visits=result.visits,

@@ -44,6 +44,10 @@ async def put_outbreak_areas(body: OutbreakAreasIn, services: ServicesDep,
                                   out.model_dump_json(), to_ms(effective))
     except RedisError as exc:
         raise StoreUnavailableError(f"redis: {exc}") from exc
+    await services.audit.record(action="outbreak_areas.set", target_type="outbreak_areas",
+                                target_id="current", by=who,
+                                details={"areas": ",".join(event.areas)[:2000],
+                                         "effective_from": effective.isoformat()})
     return out
 
 

@@ -42,7 +42,7 @@ async def qr_keys(services: ServicesDep) -> QrKeys:
                        404: {"description": "the ward has no checkpoint"}})
 async def ward_posters(
     services: ServicesDep, _: Staff,
-    ward_code: Annotated[str, Query(pattern=r"^\d{5}$")],
+    ward_code: Annotated[str, Query(pattern=r"^[0-9]{5}$")],
 ) -> Response:
     """Every checkpoint of a ward, one A4 poster a page, in one PDF."""
     try:

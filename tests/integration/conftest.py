@@ -125,3 +125,14 @@ def api(kafka: KafkaBroker, redis_server: RedisServer, worker: ManagedProcess,
     yield instance
     instance.client.close()
     instance.process.stop()
+
+
+def good_name(kind_word: str, unit: str, ward_code: str) -> str:
+    """A name that follows the default naming convention, for tests not about naming."""
+    from vietnam_provinces import Province, Ward, WardCode
+
+    from detectors.naming import official_province_name
+
+    ward = Ward.from_code(WardCode(int(ward_code)))
+    return (f"{kind_word} {unit} - {ward.name} - "
+            f"{official_province_name(Province.from_code(ward.province_code))}")

@@ -18,14 +18,15 @@ import pytest
 import redis
 
 from deploy.localsvc import KafkaBroker, RedisServer
-from tests.integration.conftest import Api, service_env
+from tests.integration.conftest import Api, good_name, service_env
 
 pytestmark = pytest.mark.integration
 
 
 def register(api: Api, cid: str, ward: str = "08749") -> None:
     answer = api.client.post("/v1/checkpoints", headers=api.staff, json={
-        "checkpoint_id": cid, "name": f"Điểm {cid}", "kind": "shop", "ward_code": ward,
+        "checkpoint_id": cid, "name": good_name("Cửa hàng", cid, ward), "kind": "shop",
+        "ward_code": ward,
         "address": "Phúc Yên"})
     assert answer.status_code == 201, answer.text
 

@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer
-from tests.integration.conftest import Api, service_env, start_api, start_worker
+from tests.integration.conftest import Api, good_name, service_env, start_api, start_worker
 from vhc_common import redis_keys
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,8 @@ def register(api: Api, prefix: str, n: int) -> list[str]:
     for i in range(n):
         cid = f"{prefix}-{i}"
         answer = api.client.post("/v1/checkpoints", headers=api.staff, json={
-            "checkpoint_id": cid, "name": f"Điểm kiểm soát {prefix} {i}", "kind": "shop",
+            "checkpoint_id": cid, "name": good_name("Cửa hàng", f"{prefix} {i}", "08749"),
+            "kind": "shop",
             "ward_code": "08749", "address": "Phường Xuân Hòa"})
         assert answer.status_code == 201, answer.text
         ids.append(cid)
