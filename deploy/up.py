@@ -127,7 +127,10 @@ def main() -> int:
             "VHC_API_PORT": str(API_PORT),
         }
         print("starting the stream worker and the API ...", flush=True)
-        for name, module in (("worker", "streams.main"), ("api", "ingest_api.main")):
+        services = [("worker", "streams.main"), ("api", "ingest_api.main")]
+        if os.environ.get("VHC_WEBHOOK_URLS"):  # critical alerts to the team's webhooks
+            services.append(("notifier", "streams.notifier"))
+        for name, module in services:
             child = _spawn(name, module, env)
             started.append(child)
             children.append(child)

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer
-from tests.integration.conftest import Api, service_env, start_api, start_worker
+from tests.integration.conftest import Api, good_name, service_env, start_api, start_worker
 from vhc_common.kafka_admin import wait_until_consumed
 from vhc_common.topics import ALERTS, DECLARATIONS
 
@@ -122,7 +122,8 @@ def all_alerts(api: Api) -> list[dict[str, Any]]:
 
 def test_replay_in_time_order_with_a_pause(replay_system: ReplaySystem) -> None:
     api = replay_system.api
-    body = {"checkpoint_id": CP, "name": "Chợ Phúc Yên - Cổng B", "kind": "market",
+    body = {"checkpoint_id": CP, "name": good_name("Chợ", "Phúc Yên - Cổng B", "08740"),
+            "kind": "market",
             "ward_code": "08740", "address": "Phúc Yên", "opening_hours": "Mo-Su 07:00-17:00"}
 
     def registered() -> bool:  # 503 until the API has created the topics

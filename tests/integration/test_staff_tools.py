@@ -49,13 +49,13 @@ def naming_alerts(api: Api, cid: str) -> list[dict[str, Any]]:
 def test_naming_verdicts_alerts_and_audit(api: Api) -> None:
     cid = f"NM-{uuid.uuid4().hex[:6]}"
     bad = api.client.post("/v1/checkpoints", headers=api.staff, json={
-        "checkpoint_id": cid, "name": "Chợ Xuân Hòa - Phường Phúc Yên - Tỉnh Vĩnh Phúc",
+        "checkpoint_id": cid, "name": f"Chợ {cid} - Phường Phúc Yên - Tỉnh Vĩnh Phúc",
         "kind": "market", "ward_code": XH, "address": "<b>Chợ</b> Xuân Hòa"})
     assert bad.status_code == 201, bad.text
     naming = bad.json()["naming"]
     assert naming["conforms"] is False
     assert {v["rule"] for v in naming["violations"]} == {"ward", "province"}
-    assert naming["suggestion"] == "Chợ Xuân Hòa - Phường Xuân Hòa - Tỉnh Phú Thọ"
+    assert naming["suggestion"] == f"Chợ {cid} - Phường Xuân Hòa - Tỉnh Phú Thọ"
     (alert,) = naming_alerts(api, cid)
     assert alert["severity"] == "warning" and alert["status"] == "open"
     assert alert["evidence"]["suggestion"] == naming["suggestion"]
@@ -68,7 +68,7 @@ def test_naming_verdicts_alerts_and_audit(api: Api) -> None:
     assert settled["status"] == "resolved" and settled["history"][-1]["by"] == "system"
     # A near-duplicate is flagged against the first.
     twin = api.client.post("/v1/checkpoints", headers=api.staff, json={
-        "name": "cho xuan hoa - phuong xuan hoa - tinh phu tho", "kind": "market",
+        "name": f"cho {cid.lower()} - phuong xuan hoa - tinh phu tho", "kind": "market",
         "ward_code": XH, "address": "Xuân Hòa"}).json()
     assert "near_duplicate" in {v["rule"] for v in twin["naming"]["violations"]}
     assert cid in json.dumps(twin["naming"]["violations"])
