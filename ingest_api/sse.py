@@ -51,7 +51,8 @@ class TooManyStreamsError(IngestApiError):
 def parse_event_id(text: str) -> StreamId | None:
     """A Redis stream id ``<ms>-<seq>`` within 64 bits each, or ``None``."""
     ms, sep, seq = text.partition("-")
-    if not sep or not ms.isdigit() or not seq.isdigit() or len(ms) > 20 or len(seq) > 20:
+    if (not sep or not text.isascii() or not ms.isdigit() or not seq.isdigit()
+            or len(ms) > 20 or len(seq) > 20):
         return None
     parsed = (int(ms), int(seq))
     return parsed if max(parsed) <= MAX_ID_PART else None

@@ -76,6 +76,11 @@ class NotifierSettings(BaseSettings):
             raise ValueError(f"not http(s) URLs: {len(bad)} item(s)")
         return items
 
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _unset(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes unset variables as ""
+
     @field_validator("webhook_secret")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:

@@ -185,29 +185,33 @@ async def checkpoint_audit(checkpoint_id: str, services: ServicesDep,
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
+async def _code(services: ServicesDep, checkpoint_id: str) -> tuple[CheckpointEvent, str]:
+    """The checkpoint and its signed code text."""
+    cp = await _found(services, checkpoint_id)
+    return cp, services.qr.payload(cp.checkpoint_id)
+
+
 @router.get("/{checkpoint_id}/qr.svg", response_class=Response,
             responses={200: {"content": {"image/svg+xml": {}}}})
 async def checkpoint_qr_svg(checkpoint_id: str, services: ServicesDep, _: Staff) -> Response:
     """The checkpoint's signed QR code as SVG (see ``GET /v1/qr/keys`` to verify it)."""
-    cp = await _found(services, checkpoint_id)
-    return Response(qr_svg(services.qr.payload(cp.checkpoint_id)), media_type="image/svg+xml",
-                    headers=_NO_STORE)
+    text = (await _code(services, checkpoint_id))[1]
+    return Response(qr_svg(text), media_type="image/svg+xml", headers=_NO_STORE)
 
 
 @router.get("/{checkpoint_id}/qr.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
 async def checkpoint_qr_png(checkpoint_id: str, services: ServicesDep, _: Staff) -> Response:
     """The checkpoint's signed QR code as PNG."""
-    cp = await _found(services, checkpoint_id)
-    return Response(qr_png(services.qr.payload(cp.checkpoint_id)), media_type="image/png",
-                    headers=_NO_STORE)
+    text = (await _code(services, checkpoint_id))[1]
+    return Response(qr_png(text), media_type="image/png", headers=_NO_STORE)
 
 
 @router.get("/{checkpoint_id}/poster.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
 async def checkpoint_poster(checkpoint_id: str, services: ServicesDep, _: Staff) -> Response:
     """A printable A4 poster: the code (16 x 16 cm), name, address, instructions."""
-    cp = await _found(services, checkpoint_id)
-    pdf = await asyncio.to_thread(poster_pdf, [(cp, services.qr.payload(cp.checkpoint_id))])
+    cp, text = await _code(services, checkpoint_id)
+    pdf = await asyncio.to_thread(poster_pdf, [(cp, text)])
     return Response(pdf, media_type="application/pdf", headers={
         **_NO_STORE, "Content-Disposition": f'inline; filename="poster-{cp.checkpoint_id}.pdf"'})

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -136,3 +137,14 @@ def good_name(kind_word: str, unit: str, ward_code: str) -> str:
     ward = Ward.from_code(WardCode(int(ward_code)))
     return (f"{kind_word} {unit} - {ward.name} - "
             f"{official_province_name(Province.from_code(ward.province_code))}")
+
+
+def wait_for(predicate: Any, timeout_s: float = 30, what: str = "condition") -> Any:
+    """The predicate's first truthy value, polled every 0.3 s; fails after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")

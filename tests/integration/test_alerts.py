@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from deploy.localsvc import KafkaBroker, RedisServer
-from tests.integration.conftest import Api, good_name, service_env
+from tests.integration.conftest import Api, good_name, service_env, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -66,16 +66,6 @@ class SseReader(threading.Thread):
                 elif not line.startswith(":"):
                     name, _, value = line.partition(": ")
                     current[name] = value
-
-
-def wait_for(predicate: Any, timeout_s: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def alerts_at(api: Api, *checkpoints: str, **params: Any) -> list[dict[str, Any]]:

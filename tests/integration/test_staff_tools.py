@@ -22,22 +22,12 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, log_tail
-from tests.integration.conftest import Api, good_name, service_env
+from tests.integration.conftest import Api, good_name, service_env, wait_for
 from vhc_common.qr import b64url, verify_payload
 
 pytestmark = pytest.mark.integration
 
 XH, PY = "08749", "08740"
-
-
-def wait_for(predicate: Any, timeout_s: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def naming_alerts(api: Api, cid: str) -> list[dict[str, Any]]:

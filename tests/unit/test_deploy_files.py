@@ -13,6 +13,7 @@ import yaml
 from ingest_api.config import ApiSettings
 from simulator.main import SimulatorSettings
 from streams.config import WorkerSettings
+from streams.notifier import NotifierSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"VHC_INGEST_KEYS": "k" * 16, "VHC_STAFF_TOKENS": "t" * 16,
@@ -57,6 +58,7 @@ def test_every_vhc_variable_in_compose_is_a_real_setting() -> None:
         "worker": _fields(WorkerSettings, "VHC_"),
         "api": _fields(ApiSettings, "VHC_"),
         "simulator": _fields(SimulatorSettings, "VHC_SIM_"),
+        "notifier": _fields(NotifierSettings, "VHC_"),
     }
     for service, names in known.items():
         env = config["services"][service]["environment"]
