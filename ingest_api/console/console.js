@@ -12,8 +12,8 @@ const I18N = {
     tab_report: "Báo cáo kiểm tra", f_kind: "Loại", f_severity: "Mức độ", f_status: "Trạng thái",
     f_ward: "Mã phường/xã", f_checkpoint: "Mã điểm", all: "Tất cả", apply: "Lọc",
     refresh: "Làm mới", no_alerts: "Không có cảnh báo.", c_id: "Mã", c_name: "Tên",
-    c_ward: "Phường/xã", c_1h: "1 giờ", c_24h: "24 giờ", c_last: "Lần cuối",
-    c_naming: "Tên đúng quy ước", c_underused: "Dùng ít", c_print: "In", w_cps: "Số điểm",
+    c_ward: "Phường/xã", c_5m: "5 phút", c_1h: "1 giờ", c_24h: "24 giờ", c_last: "Lần cuối",
+    c_naming: "Tên đúng quy ước", c_underused: "Dùng ít", c_print: "In, lịch sử", w_cps: "Số điểm",
     w_sympt: "Có triệu chứng (24 giờ)", w_quiet: "Im lặng 1 giờ", w_naming: "Sai tên",
     r_date: "Ngày", r_show: "Xem báo cáo", r_pdf: "Mở PDF", yes: "Có", no: "Không",
     never: "chưa có", poster: "Áp phích", report: "Báo cáo",
@@ -25,7 +25,9 @@ const I18N = {
     window: "Khoảng thời gian", history: "Lịch sử", detected: "Phát hiện lúc",
     chart_title: "Chuỗi số liệu so với dải kỳ vọng", chart_band: "dải kỳ vọng",
     chart_series: "quan sát", suggestion: "Tên gợi ý", violations: "Vi phạm",
-    saved: "Đã lưu.", failed: "Không thực hiện được", by: "bởi",
+    saved: "Đã lưu.", failed: "Không thực hiện được", by: "bởi", audit: "Lịch sử thay đổi",
+    actions: { "checkpoint.create": "Đăng ký", "checkpoint.update": "Sửa", "alert.acknowledge": "Tiếp nhận",
+      "alert.resolve": "Xử lý xong" },
     severity: { info: "Thông tin", warning: "Cảnh báo", critical: "Nghiêm trọng" },
     status: { open: "Mới", acknowledged: "Đã tiếp nhận", resolved: "Đã xử lý" },
     kind: {
@@ -42,9 +44,9 @@ const I18N = {
     tab_checkpoints: "Checkpoints", tab_wards: "Wards", tab_report: "Inspection report",
     f_kind: "Kind", f_severity: "Severity", f_status: "Status", f_ward: "Ward code",
     f_checkpoint: "Checkpoint id", all: "All", apply: "Filter", refresh: "Refresh",
-    no_alerts: "No alerts.", c_id: "Id", c_name: "Name", c_ward: "Ward", c_1h: "1 h",
+    no_alerts: "No alerts.", c_id: "Id", c_name: "Name", c_ward: "Ward", c_5m: "5 min", c_1h: "1 h",
     c_24h: "24 h", c_last: "Last seen", c_naming: "Name conforms", c_underused: "Under-used",
-    c_print: "Print", w_cps: "Checkpoints", w_sympt: "Symptomatic (24 h)", w_quiet: "Quiet 1 h",
+    c_print: "Print, history", w_cps: "Checkpoints", w_sympt: "Symptomatic (24 h)", w_quiet: "Quiet 1 h",
     w_naming: "Bad names", r_date: "Date", r_show: "Show report", r_pdf: "Open PDF",
     yes: "Yes", no: "No", never: "never", poster: "Poster", report: "Report",
     info_group: (n, parts) => `${n} per-declaration info alerts (${parts}) grouped.`,
@@ -55,7 +57,9 @@ const I18N = {
     window: "Window", history: "History", detected: "Detected at",
     chart_title: "Series against its expected band", chart_band: "expected band",
     chart_series: "observed", suggestion: "Suggested name", violations: "Violations",
-    saved: "Saved.", failed: "Could not do it", by: "by",
+    saved: "Saved.", failed: "Could not do it", by: "by", audit: "Change history",
+    actions: { "checkpoint.create": "Registered", "checkpoint.update": "Changed", "alert.acknowledge": "Acknowledged",
+      "alert.resolve": "Resolved" },
     severity: { info: "Info", warning: "Warning", critical: "Critical" },
     status: { open: "Open", acknowledged: "Acknowledged", resolved: "Resolved" },
     kind: {
@@ -345,7 +349,8 @@ async function loadOverview() {
     el("td", { class: "num" }, c.windows["24h"].total), el("td", {}, fmtTime(c.last_declaration_at)),
     el("td", {}, namingCell(c.naming)),
     el("td", {}, c.under_used ? el("span", { class: "bad" }, `${t("yes")} (${c.declarations_yesterday})`) : t("no")),
-    el("td", {}, el("button", { type: "button", class: "poster", onclick: () => openBlob(`/v1/checkpoints/${encodeURIComponent(c.checkpoint_id)}/poster.pdf`) }, t("poster"))))));
+    el("td", {}, el("button", { type: "button", class: "poster", onclick: () => openBlob(`/v1/checkpoints/${encodeURIComponent(c.checkpoint_id)}/poster.pdf`) }, t("poster")),
+      " ", el("button", { type: "button", class: "audit", "aria-expanded": "false", onclick: (event) => toggleAudit(event.currentTarget, c.checkpoint_id) }, t("audit"))))));
   $("#ward-table tbody").replaceChildren(...data.wards.map((w) => el("tr", { "data-ward-code": w.ward_code },
     el("td", {}, `${w.ward_name} (${w.ward_code})`, el("div", { class: "meta" }, w.province_name)),
     el("td", { class: "num" }, w.checkpoints), el("td", { class: "num" }, w.windows["1h"].total),
@@ -353,6 +358,18 @@ async function loadOverview() {
     el("td", { class: "num" }, w.quiet_1h), el("td", { class: "num" }, w.naming_violations),
     el("td", { class: "num" }, w.under_used),
     el("td", {}, el("button", { type: "button", class: "ward-report", onclick: () => { $("#r-ward").value = w.ward_code; selectTab("report"); showReport(); } }, t("report"))))));
+}
+// Who registered and changed a checkpoint: a row under it, opened on demand.
+async function toggleAudit(button, checkpointId) {
+  const row = button.closest("tr");
+  const next = row.nextElementSibling;
+  if (next && next.classList.contains("audit-row")) { next.remove(); button.setAttribute("aria-expanded", "false"); return; }
+  const entries = await (await api(`/v1/checkpoints/${encodeURIComponent(checkpointId)}/audit`)).json();
+  const list = el("ul", { class: "audit-list" }, ...entries.map((e) => el("li", {},
+    `${t("actions")[e.action] || e.action} · ${fmtTime(e.at)} · ${t("by")} ${e.by}`,
+    e.details && e.details.changed ? ` (${e.details.changed})` : "", e.note ? ` — ${e.note}` : "")));
+  row.after(el("tr", { class: "audit-row" }, el("td", { colspan: "10" }, el("strong", {}, t("audit")), list)));
+  button.setAttribute("aria-expanded", "true");
 }
 function namingCell(naming) {
   if (!naming) return "—";

@@ -102,6 +102,8 @@ def test_console_end_to_end(api: Api, page: Page, run_dir: Path) -> None:
     row = page.locator(f'#cp-table tr[data-checkpoint-id="{cid}"]')
     expect(row).to_be_visible(timeout=15_000)
     expect(row).to_contain_text("<b>Số 1</b> Hai Bà Trưng")  # the address as typed, as text
+    row.locator("button.audit").click()
+    expect(page.locator("tr.audit-row")).to_contain_text("Registered")  # who and when
     page.screenshot(path=shots / "5-checkpoints.png")
     with page.context.expect_page() as popup:
         row.locator("button.poster").click()
