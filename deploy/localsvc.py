@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ __all__ = [
     "KAFKA_VERSION",
     "KafkaBroker",
     "ManagedProcess",
+    "PrometheusServer",
     "RedisServer",
     "ServiceStartError",
     "ensure_debian_packages",
@@ -304,6 +307,60 @@ PAGE_TOOLS = {
 }
 
 
+#: The project's Prometheus rules (loaded by every Prometheus it runs).
+PROMETHEUS_RULES = Path(__file__).resolve().parent / "prometheus" / "rules" / "*.yml"
+
+
+@dataclass
+class PrometheusServer(ManagedProcess):
+    """Debian's ``prometheus`` on 127.0.0.1 scraping ``jobs`` (job name -> targets) with
+    the project's rules loaded; data in ``data_dir``."""
+
+    port: int = 9090
+    data_dir: Path = Path(".run/prometheus")
+    jobs: dict[str, list[str]] = field(default_factory=dict)
+    scrape_interval: str = "15s"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> str:
+        lines = ["global:", f"  scrape_interval: {self.scrape_interval}",
+                 f"  evaluation_interval: {self.scrape_interval}",
+                 "rule_files:", f"  - {json.dumps(str(PROMETHEUS_RULES))}",
+                 "scrape_configs:"]
+        for job, targets in self.jobs.items():
+            lines += [f"  - job_name: {json.dumps(job)}", "    static_configs:",
+                      f"      - targets: {json.dumps(targets)}"]
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout_s: float = 60) -> None:
+        ensure_debian_packages({"prometheus": "prometheus"})
+        binary = shutil.which("prometheus")
+        assert binary is not None
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "prometheus.yml"
+        config.write_text(self.config())
+        self._spawn([binary, f"--config.file={config}",
+                     f"--storage.tsdb.path={self.data_dir / 'data'}",
+                     f"--web.listen-address=127.0.0.1:{self.port}"])
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if not self.alive():
+                code = self.proc and self.proc.returncode
+                raise self.fail(f"prometheus exited with code {code}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise self.fail(f"not ready within {timeout_s:.0f} s")
+            time.sleep(0.3)
+
+
 def ensure_redis_server() -> str:
     """Path of ``redis-server``, installing Debian's package when it is missing."""
     ensure_debian_packages({"redis-server": "redis-server"})
@@ -386,7 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "fetch":
             print(ensure_kafka_jars())
             print(ensure_redis_server())
-            ensure_debian_packages({"docker-compose": "docker-compose", **PAGE_TOOLS})
+            ensure_debian_packages({"docker-compose": "docker-compose",
+                                    "prometheus": "prometheus", "promtool": "prometheus",
+                                    **PAGE_TOOLS})
             return 0
         svc: KafkaBroker | RedisServer
         if args.cmd == "kafka":

@@ -28,6 +28,7 @@ from types import FrameType
 from deploy.localsvc import (
     KafkaBroker,
     ManagedProcess,
+    PrometheusServer,
     RedisServer,
     ServiceStartError,
     free_port,
@@ -39,6 +40,8 @@ API_PORT = int(os.environ.get("VHC_API_PORT", "8000"))
 KAFKA_PORT = int(os.environ.get("VHC_UP_KAFKA_PORT", "9092"))
 REDIS_PORT = int(os.environ.get("VHC_UP_REDIS_PORT", "6380"))
 WORKER_METRICS_PORT = int(os.environ.get("VHC_METRICS_PORT", "9108"))
+NOTIFIER_METRICS_PORT = int(os.environ.get("VHC_NOTIFIER_METRICS_PORT", "9109"))
+PROMETHEUS_PORT = int(os.environ.get("VHC_UP_PROMETHEUS_PORT", "9090"))
 READY_TIMEOUT_S = 120.0
 PROGRESS_EVERY_S = 15.0
 
@@ -125,6 +128,7 @@ def main() -> int:
             "VHC_DATA_DIR": str(RUN / "worker"),
             "VHC_METRICS_PORT": str(WORKER_METRICS_PORT),
             "VHC_API_PORT": str(API_PORT),
+            "VHC_NOTIFIER_METRICS_PORT": str(NOTIFIER_METRICS_PORT),
         }
         print("starting the stream worker and the API ...", flush=True)
         services = [("worker", "streams.main"), ("api", "ingest_api.main")]
@@ -146,6 +150,16 @@ def main() -> int:
                     f"{log_tail(RUN / 'logs' / 'api.log')}"
                 )
             time.sleep(0.5)
+        jobs = {"vhc-api": [f"127.0.0.1:{API_PORT}"],
+                "vhc-worker": [f"127.0.0.1:{WORKER_METRICS_PORT}"]}
+        if any(c.name == "notifier" for c in children):
+            jobs["vhc-notifier"] = [f"127.0.0.1:{NOTIFIER_METRICS_PORT}"]
+        prometheus = PrometheusServer(name="prometheus", port=PROMETHEUS_PORT, jobs=jobs,
+                                      log_path=RUN / "logs" / "prometheus.log",
+                                      data_dir=RUN / "prometheus")
+        print(f"starting Prometheus on {prometheus.url} ...", flush=True)
+        prometheus.start()
+        started.append(prometheus)
         simulate = os.environ.get("VHC_SIMULATE", "1") != "0"
         if simulate:
             sim_env = {**env, "VHC_SIM_API_URL": base,
@@ -167,6 +181,7 @@ vhc-watch is up ({time.monotonic() - t0:.1f} s). Where to look:
   live alerts (SSE)    curl -N -H 'Authorization: Bearer {token}' {base}/v1/alerts/stream
   checkpoints          curl -H 'Authorization: Bearer {token}' {base}/v1/checkpoints
   readiness, metrics   {base}/readyz   {base}/metrics   worker: http://127.0.0.1:{WORKER_METRICS_PORT}/metrics
+  Prometheus           {prometheus.url}   (alert rules: {prometheus.url}/alerts)
   Kafka, Redis         {kafka.bootstrap}   {redis.url}
   logs                 {RUN / 'logs'}
 Credentials ({origin}):

@@ -59,6 +59,8 @@ class ApiSettings(BaseSettings):
     sse_max_streams: int = Field(default=2_000, ge=1, le=100_000,
                                  description="open alert streams per API process")
     sse_keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    surveillance_refresh_s: float = Field(default=30.0, ge=1, le=3600,
+                                          description="how often the ward gauges are computed")
 
     @field_validator("naming_rule")
     @classmethod

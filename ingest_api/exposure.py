@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -94,8 +95,10 @@ class EndOffsets:
 class ExposureService:
     def __init__(self, *, redis: Redis, publisher: KafkaPublisher, alerts: AlertView,
                  checkpoints: CheckpointStore, bootstrap: str, lookback: timedelta,
-                 window: timedelta, catch_up_timeout_s: float = 30.0) -> None:
+                 window: timedelta, catch_up_timeout_s: float = 30.0,
+                 on_alert: Callable[[AlertEvent], None] | None = None) -> None:
         self._redis = redis
+        self._on_alert = on_alert
         self._checkpoints = checkpoints
         self._publisher = publisher
         self._alerts = alerts
@@ -133,9 +136,11 @@ class ExposureService:
         for alert in alerts:
             # The view first (the answer and GET agree at once), then the topic, so other
             # consumers and a rebuilt view see it too.
-            await self._alerts.insert(alert)
+            new = await self._alerts.insert(alert)
             await self._publisher.publish(Message(
                 ALERTS, (alert.checkpoint_id or "").encode(), alert.model_dump_json().encode()))
+            if new and self._on_alert is not None:
+                self._on_alert(alert)
         return ExposureResult(case=case, visits=len(visits), alerts=alerts)
 
     async def _wait_for_worker(self, ends: dict[int, int]) -> None:

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from detectors.naming import NamingRule
+from ingest_api import surveillance
 from ingest_api.audit import AuditLog
 from ingest_api.config import ApiSettings, qr_seed
 from ingest_api.deps import Services
@@ -68,7 +69,8 @@ log = logging.getLogger(__name__)
 def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> Services:
     metrics = metrics if metrics is not None else ApiMetrics()
     redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
-    publisher = KafkaPublisher(settings.kafka_bootstrap, timeout_s=settings.publish_timeout_s)
+    publisher = KafkaPublisher(settings.kafka_bootstrap, timeout_s=settings.publish_timeout_s,
+                               on_error=lambda topic: metrics.publish_errors.labels(topic).inc())
     checkpoint_store = CheckpointStore(redis)
     registry_synced = asyncio.Event()
     pseudonymiser = Pseudonymiser(settings.pseudonym_secret.get_secret_value().encode())
@@ -100,11 +102,14 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
             redis=redis, publisher=publisher, alerts=alerts, checkpoints=checkpoint_store,
             bootstrap=settings.kafka_bootstrap,
             lookback=timedelta(days=settings.exposure_lookback_days),
-            window=timedelta(minutes=settings.exposure_window_min)),
+            window=timedelta(minutes=settings.exposure_window_min),
+            on_alert=lambda a: metrics.alerts.labels(a.kind.value, a.severity.value).inc()),
         pseudonymiser=pseudonymiser,
         naming=NamingService(rule=NamingRule(settings.naming_rule),
                              strict=settings.naming_mode == "strict", redis=redis,
-                             alerts=alerts, publisher=publisher),
+                             alerts=alerts, publisher=publisher,
+                             on_alert=lambda a: metrics.alerts.labels(
+                                 a.kind.value, a.severity.value).inc()),
         audit=AuditLog(redis=redis, publisher=publisher,
                        retention_s=settings.retention_days * 86_400),
         qr=(QrSigner(qr_seed(settings.qr_signing_key.get_secret_value()))
@@ -193,10 +198,15 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
             _prepare_kafka(settings, services.checkpoints, services.registry_synced,
                            services.naming))
         await services.feed.start()
+        services.metrics.sse_clients.set_function(lambda: services.feed.open_streams)
+        gauges = asyncio.create_task(surveillance.run(
+            metrics=services.metrics, redis=services.redis, checkpoints=services.checkpoints,
+            alerts=services.alerts, interval_s=settings.surveillance_refresh_s))
         try:
             yield
         finally:
             topics.cancel()
+            gauges.cancel()
             await services.feed.stop()
             await asyncio.to_thread(services.publisher.close)
             await asyncio.to_thread(services.exposure.close)
@@ -216,9 +226,11 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
                    overview.router, health.router, console.router):
         app.include_router(router)
 
-    def unavailable(what: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    def unavailable(what: str, dependency: str
+                    ) -> Callable[[Request, Exception], Awaitable[Response]]:
         async def handler(_: Request, exc: Exception) -> Response:
             log.warning("%s unavailable: %s", what, exc)
+            services.metrics.dependency_errors.labels(dependency).inc()
             return JSONResponse({"detail": f"{what} unavailable; retry later"},
                                 status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
                                 headers={"Retry-After": "2"})
@@ -240,8 +252,8 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
 
     console.mount(app)
     app.add_exception_handler(RequestValidationError, invalid)
-    app.add_exception_handler(BrokerUnavailableError, unavailable("message broker"))
-    app.add_exception_handler(StoreUnavailableError, unavailable("store"))
+    app.add_exception_handler(BrokerUnavailableError, unavailable("message broker", "kafka"))
+    app.add_exception_handler(StoreUnavailableError, unavailable("store", "redis"))
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(ConflictError, conflict)
 

@@ -8,6 +8,7 @@ mode answers ``422`` with every rule broken and the suggestion instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -41,8 +42,10 @@ SYSTEM = "system"
 
 class NamingService:
     def __init__(self, *, rule: NamingRule, strict: bool, redis: Redis, alerts: AlertView,
-                 publisher: KafkaPublisher) -> None:
+                 publisher: KafkaPublisher,
+                 on_alert: Callable[[AlertEvent], None] | None = None) -> None:
         self.rule = rule
+        self._on_alert = on_alert
         self.strict = strict
         self._redis = redis
         self._alerts = alerts
@@ -125,11 +128,13 @@ class NamingService:
         if alert is None:
             return
         try:
-            await self._alerts.insert(alert)
+            new = await self._alerts.insert(alert)
         except RedisError as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
         await self._publisher.publish(Message(ALERTS, event.checkpoint_id.encode(),
                                               alert.model_dump_json().encode()))
+        if new and self._on_alert is not None:
+            self._on_alert(alert)
 
     async def _settle(self, old_alert_id: str, event: CheckpointEvent) -> None:
         async def publish(alert: dict[str, Any]) -> None:

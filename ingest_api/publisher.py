@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +38,11 @@ class Message:
 
 
 class KafkaPublisher:
-    def __init__(self, bootstrap: str, *, timeout_s: float) -> None:
+    def __init__(self, bootstrap: str, *, timeout_s: float,
+                 on_error: Callable[[str], None] | None = None) -> None:
         self._bootstrap = bootstrap
         self._timeout_s = timeout_s
+        self._on_error = on_error  # called with the topic of each message not acknowledged
         self._producer: KafkaProducer | None = None
         self._admin: KafkaAdminClient | None = None
         self._lock = threading.Lock()
@@ -71,6 +73,14 @@ class KafkaPublisher:
 
     async def publish_many(self, messages: Sequence[Message]) -> list[BaseException | None]:
         """Send all, wait for every acknowledgement; per message ``None`` or the error."""
+        results = await self._publish_many(messages)
+        if self._on_error is not None:
+            for message, error in zip(messages, results, strict=True):
+                if error is not None:
+                    self._on_error(message.topic)
+        return results
+
+    async def _publish_many(self, messages: Sequence[Message]) -> list[BaseException | None]:
         if not messages:
             return []
         loop = asyncio.get_running_loop()

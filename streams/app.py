@@ -41,7 +41,8 @@ from redis.asyncio import Redis
 
 from detectors.aberration import AberrationDetector, AberrationParams
 from detectors.cluster import ClusterDetector, ClusterParams
-from detectors.flags import FlagPolicy
+from detectors.counts import AddOutcome
+from detectors.flags import DeclarationFlags, FlagPolicy
 from detectors.outbreak import OutbreakAreaChange, OutbreakAreaHistory
 from detectors.schedule import HoursChange, HoursTimeline, parse_opening_hours
 from detectors.volume import VolumeDetector, VolumeParams
@@ -311,7 +312,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
 
     def count(out: BatchOutput | WardOutput) -> None:
         for alert in out.alerts:
-            metrics.alerts.labels(alert.kind.value).inc()
+            metrics.alerts.labels(alert.kind.value, alert.severity.value).inc()
         metrics.outbox_resent.inc(out.outcomes.get("outbox_resent", 0))
 
     # Partitions whose stored outboxes this process has sent since it got them. A
@@ -325,6 +326,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         wards.forget_deliveries()
         for _, guard, _, _ in inputs:
             guard.forget()
+        metrics.consumer_lag.clear()  # partitions may move to another worker
         alert_next.clear()
         stalls.forget()
         commit_stalls.forget()
@@ -428,6 +430,9 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 await bounded(f"seek of {tp} to {expected}",
                               app.consumer.seek_wait({tp: expected}))
             done, committed = settled.get(key), committed_offset(app, tp)
+            if done is not None and highwater is not None:
+                metrics.consumer_lag.labels(topic, str(tp.partition)).set(
+                    max(0, highwater - done))
             if done is not None and commit_stalls.overdue(key, committed, done, now):
                 log.warning("%s[%d]: the group's commit is at %s, %.0f s after every record "
                             "before %d was processed; committing that", topic,
@@ -501,6 +506,12 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                     metrics.records.labels(DECLARATIONS, outcome).inc(n)
             for item in out.counting.events:
                 metrics.event_lag.observe(max(0.0, now - item.event.received_at.timestamp()))
+                if item.outcome == AddOutcome.COUNTED.value:
+                    metrics.event_time_lag.observe(max(0.0, now - item.scanned_at_ms / 1000))
+                    ward = models.info(item.event.checkpoint_id).ward_code or "unknown"
+                    metrics.ward_declarations.labels(ward).inc()
+                    if item.flags & DeclarationFlags.SYMPTOMATIC:
+                        metrics.ward_symptomatic.labels(ward).inc()
             metrics.batch_size.observe(len(records))
             metrics.batch_seconds.observe(time.perf_counter() - started)
 

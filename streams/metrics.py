@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from vhc_common.schemas import AlertKind, Severity
+from vhc_common.topics import ALERTS, DECLARATIONS
 
 __all__ = ["WorkerMetrics"]
 
@@ -25,8 +28,35 @@ class WorkerMetrics:
         )
         self.alerts = Counter(
             "vhc_worker_alerts_total",
-            "Alerts emitted to alerts.v1, by kind (a replay may emit an id again).",
-            ["kind"],
+            "Alerts emitted to alerts.v1, by kind and severity (a replay may emit an id "
+            "again).",
+            ["kind", "severity"],
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "vhc_worker_consumer_lag_records",
+            "Records on an assigned input partition not yet processed by this worker "
+            "(high watermark minus the next offset to process).",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
+        self.event_time_lag = Histogram(
+            "vhc_worker_event_time_lag_seconds",
+            "Wall-clock time from scanned_at (event time) to processing: late front ends "
+            "and replays show here.",
+            buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86_400, 7 * 86_400),
+            registry=self.registry,
+        )
+        self.ward_declarations = Counter(
+            "vhc_ward_declarations_total",
+            "Declarations counted, by ward (wards are bounded: the official list).",
+            ["ward_code"],
+            registry=self.registry,
+        )
+        self.ward_symptomatic = Counter(
+            "vhc_ward_symptomatic_declarations_total",
+            "Symptomatic declarations counted (at least one symptom, fever included), by ward.",
+            ["ward_code"],
             registry=self.registry,
         )
         self.outbox_resent = Counter(
@@ -74,3 +104,14 @@ class WorkerMetrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=self.registry,
         )
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """Known label values start at 0 (an absent series is not a zero)."""
+        for kind in AlertKind:
+            for severity in Severity:
+                self.alerts.labels(kind.value, severity.value)
+        for topic in (DECLARATIONS, ALERTS):
+            self.dead_letters.labels(topic)
+        for outcome in ("counted", "duplicate", "beyond_horizon", "dead_letter"):
+            self.records.labels(DECLARATIONS, outcome)

@@ -146,6 +146,8 @@ class NotifierMetrics:
                                   ["outcome"], registry=self.registry)
         self.attempts = Counter("vhc_notifier_attempts_total", "Webhook HTTP attempts",
                                 registry=self.registry)
+        for outcome in ("delivered", "dead_letter", "duplicate"):
+            self.deliveries.labels(outcome)
 
 
 async def notify(settings: NotifierSettings, metrics: NotifierMetrics,

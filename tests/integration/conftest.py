@@ -110,10 +110,16 @@ def start_worker(env: dict[str, str], log_path: Path) -> ManagedProcess:
     return ManagedProcess.spawn_module("worker", "streams.main", env, log_path)
 
 
+#: Where the session's worker serves its metrics (scraped by the Prometheus test).
+WORKER_METRICS_PORT = free_port()
+
+
 @pytest.fixture(scope="session")
 def worker(kafka: KafkaBroker, redis_server: RedisServer,
            run_dir: Path) -> Iterator[ManagedProcess]:
-    process = start_worker(service_env(kafka, redis_server, run_dir), run_dir / "worker.log")
+    env = service_env(kafka, redis_server, run_dir,
+                      VHC_METRICS_PORT=str(WORKER_METRICS_PORT))
+    process = start_worker(env, run_dir / "worker.log")
     yield process
     process.stop()
 
@@ -121,8 +127,9 @@ def worker(kafka: KafkaBroker, redis_server: RedisServer,
 @pytest.fixture(scope="session")
 def api(kafka: KafkaBroker, redis_server: RedisServer, worker: ManagedProcess,
         run_dir: Path) -> Iterator[Api]:
-    instance = start_api(service_env(kafka, redis_server, run_dir), run_dir / "api.log",
-                         wait_ready=True)
+    instance = start_api(service_env(kafka, redis_server, run_dir,
+                                     VHC_SURVEILLANCE_REFRESH_S="2"),
+                         run_dir / "api.log", wait_ready=True)
     yield instance
     instance.client.close()
     instance.process.stop()

@@ -17,7 +17,7 @@ from streams.notifier import NotifierSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"VHC_INGEST_KEYS": "k" * 16, "VHC_STAFF_TOKENS": "t" * 16,
-           "VHC_PSEUDONYM_SECRET": "s" * 16}
+           "VHC_PSEUDONYM_SECRET": "s" * 16, "GRAFANA_ADMIN_PASSWORD": "g" * 16}
 
 
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
