@@ -19,7 +19,14 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer
-from tests.integration.conftest import Api, good_name, service_env, start_api, start_worker
+from tests.integration.conftest import (
+    WORKER_METRICS_PORT,
+    Api,
+    good_name,
+    service_env,
+    start_api,
+    start_worker,
+)
 from vhc_common import redis_keys
 
 pytestmark = pytest.mark.integration
@@ -166,8 +173,9 @@ def test_worker_killed_mid_stream_still_gives_exact_stats(
                                  json={"declarations": valid[start:start + 500]})
         assert answer.json()["accepted"] == 500
     rewind_worker_group(kafka.bootstrap)
-    replacement = start_worker(service_env(kafka, redis_server, run_dir),
-                               run_dir / "worker-restarted.log")
+    replacement = start_worker(  # in the session worker's place, its metrics port too
+        service_env(kafka, redis_server, run_dir, VHC_METRICS_PORT=str(WORKER_METRICS_PORT)),
+        run_dir / "worker-restarted.log")
     # The session's worker fixture stops whatever process it holds at the end.
     worker.proc, worker._log = replacement.proc, replacement._log
     wait_for_stats(api, checkpoints, expected_stats(valid, now), timeout_s=90)
