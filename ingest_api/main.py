@@ -61,7 +61,7 @@ from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.qr import QrSigner
 from vhc_common.topics import CHECKPOINTS, topic_specs
 
-__all__ = ["create_app", "run"]
+__all__ = ["create_app", "run", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -281,8 +281,12 @@ def run() -> None:
         settings = ApiSettings()
     except ValidationError as exc:
         sys.exit(f"vhc-api: invalid settings:\n{exc}")
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                timeout_graceful_shutdown=5, log_level="info")
+    serve(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+def serve(app: Any, *, host: str, port: int) -> None:
+    """The server settings every API process runs with (benchmarks use the same)."""
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5, log_level="info")
 
 
 if __name__ == "__main__":

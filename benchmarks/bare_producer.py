@@ -1,0 +1,46 @@
+"""Baseline for batch ingest: a bare kafka-python producer (acks=all, idempotent, the API's
+own producer settings) sending N declaration-sized messages; prints one JSON line.
+
+    python -m benchmarks.bare_producer --bootstrap HOST:PORT --messages 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from kafka import KafkaProducer
+
+from vhc_common.topics import DECLARATIONS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--messages", type=int, default=50_000)
+    args = parser.parse_args()
+    value = json.dumps({"schema_version": 1, "declaration_id": "0" * 36,
+                        "checkpoint_id": "BENCH-0000", "scanned_at": "2026-11-26T10:00:00+00:00",
+                        "received_at": "2026-11-26T10:00:00+00:00",
+                        "person": {"key": "a" * 32, "id_key": "a" * 32, "phone_key": None,
+                                   "birth_year": None},
+                        "temperature_c": 36.6, "symptoms": [], "contact": "none",
+                        "travel_from": []}).encode()
+    producer = KafkaProducer(bootstrap_servers=args.bootstrap, acks="all",
+                             enable_idempotence=True, linger_ms=2)
+    producer.send(DECLARATIONS, key=b"BENCH-0000", value=value).get(timeout=30)  # warm
+    started = time.perf_counter()
+    futures = [producer.send(DECLARATIONS, key=f"BENCH-{i % 200:04d}".encode(), value=value)
+               for i in range(args.messages)]
+    producer.flush()
+    for f in futures:
+        f.get(timeout=30)
+    elapsed = time.perf_counter() - started
+    producer.close()
+    print(json.dumps({"messages": args.messages, "seconds": round(elapsed, 3),
+                      "messages_per_s": round(args.messages / elapsed, 1)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

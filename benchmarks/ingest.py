@@ -1,0 +1,140 @@
+"""Ingest benchmarks, each against its baseline in the same run, driven from a second
+process (``benchmarks.load``):
+
+* single ``POST /v1/declarations`` (16 clients) against a no-op FastAPI route validating
+  the same model, served with the same uvicorn settings (``benchmarks.noop_api``);
+* batch ingest (1 client, 500 per batch) against a bare kafka-python producer with the
+  API's producer settings (``benchmarks.bare_producer``).
+
+    .venv/bin/python -m benchmarks.ingest [--seconds 10]
+
+Prints one line per figure and, last, a JSON line with ``single_vs_noop`` and
+``batch_vs_bare_producer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, free_port, log_tail
+from vhc_common.kafka_admin import ensure_topics
+from vhc_common.topics import topic_specs
+
+KEY, TOKEN, SECRET = "bench-ingest-key-0123456789", "bench-staff-token-0123456789", "s" * 32
+CHECKPOINT = "BENCH-0000"
+
+
+def _wait(url: str, proc: ManagedProcess, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise SystemExit(f"{proc.name} exited:\n{log_tail(proc.log_path)}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{proc.name} not answering {url}:\n{log_tail(proc.log_path)}")
+
+
+def _register(base: str) -> None:
+    body = {"checkpoint_id": CHECKPOINT, "name": "Chợ Bench - Phường Xuân Hòa - Tỉnh Phú Thọ",
+            "kind": "market", "ward_code": "08749", "address": "Xuân Hòa"}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answer = httpx.post(f"{base}/v1/checkpoints", json=body, timeout=10,
+                            headers={"Authorization": f"Bearer {TOKEN}"})
+        if answer.status_code in (201, 409):
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"could not register the benchmark checkpoint: {answer.text}")
+
+
+def load(url: str, mode: str, seconds: float, clients: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.load", "--url", url, "--mode", mode,
+                          "--seconds", str(seconds), "--clients", str(clients), "--key", KEY,
+                          "--checkpoint", CHECKPOINT], capture_output=True, text=True,
+                         check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def bare_producer(bootstrap: str, messages: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bare_producer", "--bootstrap",
+                          bootstrap, "--messages", str(messages)], capture_output=True,
+                         text=True, check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def measure(root: Path, seconds: float) -> dict[str, Any]:
+    kafka = KafkaBroker.on_free_ports("kafka", root)
+    cache = RedisServer.on_free_port("redis", root)
+    procs: list[ManagedProcess] = []
+    kafka.start()
+    cache.start()
+    try:
+        ensure_topics(kafka.bootstrap, topic_specs(partitions=4, retention_days=21))
+        api_port, noop_port = free_port(), free_port()
+        env = {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap, "VHC_REDIS_URL": cache.url,
+               "VHC_INGEST_KEYS": KEY, "VHC_STAFF_TOKENS": TOKEN, "VHC_PSEUDONYM_SECRET": SECRET,
+               "VHC_API_PORT": str(api_port), "VHC_RATE_LIMIT_PER_S": "1000000",
+               "VHC_RATE_LIMIT_BURST": "1000000", "BENCH_NOOP_PORT": str(noop_port)}
+        api = ManagedProcess.spawn_module("api", "ingest_api.main", env, root / "api.log")
+        noop = ManagedProcess.spawn_module("noop", "benchmarks.noop_api", env, root / "noop.log")
+        procs += [api, noop]
+        base, noop_base = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{noop_port}"
+        _wait(f"{base}/healthz", api)
+        _wait(f"{noop_base}/docs", noop)
+        _register(base)
+        load(base, "single", 2, 4)  # warm both
+        load(noop_base, "noop", 2, 4)
+        single = load(base, "single", seconds, 16)
+        noop_r = load(noop_base, "noop", seconds, 16)
+        print(f"single POST /v1/declarations, 16 clients: {single['requests_per_s']:,.0f} req/s "
+              f"(p50 {single['p50_ms']} ms, p99 {single['p99_ms']} ms) {single['statuses']}")
+        print(f"no-op FastAPI route, same model and server: {noop_r['requests_per_s']:,.0f} "
+              f"req/s (p99 {noop_r['p99_ms']} ms)")
+        batch = load(base, "batch", seconds, 1)
+        bare = bare_producer(kafka.bootstrap, max(20_000, int(batch["declarations"])))
+        print(f"batch ingest, 1 client x 500: {batch['declarations_per_s']:,.0f} decl/s "
+              f"{batch['statuses']}")
+        print(f"bare kafka-python producer (acks=all, idempotent): "
+              f"{bare['messages_per_s']:,.0f} msg/s")
+        return {"single_vs_noop": round(single["requests_per_s"] / noop_r["requests_per_s"], 3),
+                "batch_vs_bare_producer": round(batch["declarations_per_s"]
+                                                / bare["messages_per_s"], 3),
+                "single_req_per_s": single["requests_per_s"],
+                "noop_req_per_s": noop_r["requests_per_s"],
+                "batch_decl_per_s": batch["declarations_per_s"],
+                "bare_producer_msg_per_s": bare["messages_per_s"],
+                "single_p99_ms": single["p99_ms"]}
+    finally:
+        for p in procs:
+            p.stop()
+        cache.stop()
+        kafka.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vhc-bench-ingest-") as tmp:
+        result = measure(Path(tmp), args.seconds)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
