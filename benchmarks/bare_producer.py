@@ -28,7 +28,7 @@ def main() -> None:
                         "temperature_c": 36.6, "symptoms": [], "contact": "none",
                         "travel_from": []}).encode()
     producer = KafkaProducer(bootstrap_servers=args.bootstrap, acks="all",
-                             enable_idempotence=True, linger_ms=2)
+                             enable_idempotence=True, linger_ms=0)
     producer.send(DECLARATIONS, key=b"BENCH-0000", value=value).get(timeout=30)  # warm
     started = time.perf_counter()
     futures = [producer.send(DECLARATIONS, key=f"BENCH-{i % 200:04d}".encode(), value=value)

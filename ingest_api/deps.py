@@ -48,7 +48,7 @@ class Services:
     feed: AlertFeed
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -64,7 +64,7 @@ def _limit(services: Services, who: str) -> None:
                             headers={"Retry-After": RateLimiter.retry_after_header(wait_s)})
 
 
-def front_end(
+async def front_end(
     services: ServicesDep,
     x_api_key: Annotated[str | None, Header(description="front-end API key")] = None,
 ) -> str:
@@ -93,14 +93,14 @@ def _staff(services: Services, token: str | None) -> str:
     return who
 
 
-def staff(
+async def staff(
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="Bearer <staff token>")] = None,
 ) -> str:
     return _staff(services, _bearer(authorization))
 
 
-def staff_stream(
+async def staff_stream(
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="Bearer <staff token>")] = None,
     access_token: Annotated[str | None, Query(description="for EventSource, which cannot "

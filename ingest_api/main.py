@@ -187,6 +187,42 @@ class _TooLarge(Exception):
     pass
 
 
+class Observe:
+    """Request count and latency by route template (bounded: templates, not raw paths) and
+    status class; a pure ASGI middleware (``BaseHTTPMiddleware`` costs a task and a
+    memory stream per request)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def observed(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.requests.labels(template, method, f"{status_code // 100}xx").inc()
+            self.metrics.request_seconds.labels(template).observe(
+                time.perf_counter() - started)
+
+
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
+
+
 def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None = None) -> FastAPI:
     settings = settings if settings is not None else ApiSettings()
     services = build_services(settings, metrics)
@@ -257,17 +293,7 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(ConflictError, conflict)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")  # bounded: templates, not raw paths
-        services.metrics.requests.labels(template, request.method,
-                                         f"{response.status_code // 100}xx").inc()
-        services.metrics.request_seconds.labels(template).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(Observe, metrics=services.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        on_reject=services.metrics.rejected.labels("too_large").inc)
     return app
@@ -286,7 +312,11 @@ def run() -> None:
 
 def serve(app: Any, *, host: str, port: int) -> None:
     """The server settings every API process runs with (benchmarks use the same)."""
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5, log_level="info")
+    # uvloop and httptools when installed (uvicorn[standard]); no access log: request
+    # counts and latencies are metrics, and query strings (SSE's access_token) stay out
+    # of the logs.
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5, log_level="info",
+                access_log=False)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ class KafkaPublisher:
                     client_id="vhc-ingest",
                     acks="all",
                     enable_idempotence=True,
-                    linger_ms=2,
+                    linger_ms=0,
                     max_block_ms=timeout_ms,
                     request_timeout_ms=timeout_ms,
                     delivery_timeout_ms=timeout_ms + 2,
@@ -85,27 +85,33 @@ class KafkaPublisher:
             return []
         loop = asyncio.get_running_loop()
         try:
-            kafka_futures = await asyncio.to_thread(self._send_all, messages)
+            if self._can_send_now(messages):
+                # Metadata known: send() only appends to the producer's buffer, so no
+                # thread hop (it could still block on a full buffer, bounded by
+                # max_block_ms, as the thread would).
+                kafka_futures = self._send_all(messages)
+            else:
+                kafka_futures = await asyncio.to_thread(self._send_all, messages)
         except BrokerUnavailableError as exc:
             return [exc] * len(messages)
-        waiters: list[asyncio.Future[None]] = []
-        for kf in kafka_futures:
-            waiter: asyncio.Future[None] = loop.create_future()
-            kf.add_callback(_resolve, loop, waiter)
-            kf.add_errback(_reject, loop, waiter)
-            waiters.append(waiter)
+        done = _AllAcknowledged(loop, len(kafka_futures))
+        for i, kf in enumerate(kafka_futures):
+            kf.add_callback(done.ok, i)
+            kf.add_errback(done.failed, i)
         try:
-            done = await asyncio.wait_for(
-                asyncio.gather(*waiters, return_exceptions=True), timeout=self._timeout_s + 1
-            )
+            errors = await asyncio.wait_for(done.waiter, timeout=self._timeout_s + 1)
         except TimeoutError:
             timeout = BrokerUnavailableError(f"no acknowledgement within {self._timeout_s} s")
             return [timeout] * len(messages)
-        return [
-            BrokerUnavailableError(f"not acknowledged: {r!r}") if isinstance(r, BaseException)
-            else None
-            for r in done
-        ]
+        return [None if e is None else BrokerUnavailableError(f"not acknowledged: {e!r}")
+                for e in errors]
+
+    def _can_send_now(self, messages: Sequence[Message]) -> bool:
+        producer = self._producer
+        if producer is None:
+            return False
+        metadata = producer._metadata  # kafka-python has no public non-blocking probe
+        return all(metadata.partitions_for_topic(t) for t in {m.topic for m in messages})
 
     async def publish(self, message: Message) -> None:
         (error,) = await self.publish_many([message])
@@ -137,19 +143,33 @@ class KafkaPublisher:
                 self._producer = None
 
 
-def _resolve(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], _meta: Any) -> None:
-    loop.call_soon_threadsafe(_set_result, waiter)
+class _AllAcknowledged:
+    """Collects the outcome of every send on the producer's thread and wakes the event
+    loop once, when the last is known (one cross-thread call per batch, not per message)."""
 
+    def __init__(self, loop: asyncio.AbstractEventLoop, n: int) -> None:
+        self._loop = loop
+        self._errors: list[BaseException | None] = [None] * n
+        self._left = n
+        self._lock = threading.Lock()
+        self.waiter: asyncio.Future[list[BaseException | None]] = loop.create_future()
+        if n == 0:
+            self.waiter.set_result([])
 
-def _reject(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], exc: Any) -> None:
-    loop.call_soon_threadsafe(_set_exception, waiter, exc)
+    def ok(self, index: int, _meta: Any) -> None:
+        self._settle(index, None)
 
+    def failed(self, index: int, exc: BaseException) -> None:
+        self._settle(index, exc)
 
-def _set_result(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+    def _settle(self, index: int, error: BaseException | None) -> None:
+        with self._lock:
+            self._errors[index] = error
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._loop.call_soon_threadsafe(self._finish)
 
-
-def _set_exception(waiter: asyncio.Future[None], exc: BaseException) -> None:
-    if not waiter.done():
-        waiter.set_exception(exc)
+    def _finish(self) -> None:
+        if not self.waiter.done():
+            self.waiter.set_result(self._errors)

@@ -51,6 +51,26 @@ class SeenStore:
             raise StoreUnavailableError(f"redis: {exc}") from exc
         return ["claimed" if p is None else "done" if p == DONE else "pending" for p in previous]
 
+    async def claim_registered(
+        self, items: Sequence[tuple[str, str]],
+    ) -> list[Literal["claimed", "done", "pending", "unknown"]]:
+        """For each ``(declaration id, checkpoint id)``: ``unknown`` if the checkpoint is
+        not registered (nothing claimed), else as ``claim``. One round trip (a script)."""
+        if not items:
+            return []
+        keys = [redis_keys.checkpoint_index(), *(redis_keys.declaration_seen(d) for d, _ in items)]
+        try:
+            answers = await self._redis.eval(_CLAIM_REGISTERED, len(keys), *keys,
+                                             self._pending_ms, *(c for _, c in items))
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+        out: list[Literal["claimed", "done", "pending", "unknown"]] = []
+        for a in answers:
+            text = a.decode() if isinstance(a, bytes) else a
+            out.append("claimed" if text == "claimed" else "done" if text == "done"
+                       else "unknown" if text == "unknown" else "pending")
+        return out
+
     async def confirm(self, ids: Sequence[str]) -> None:
         await self._set_many(ids, release=False)
 
@@ -60,17 +80,37 @@ class SeenStore:
     async def _set_many(self, ids: Sequence[str], *, release: bool) -> None:
         if not ids:
             return
+        keys = [redis_keys.declaration_seen(i) for i in ids]
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            for i in ids:
-                key = redis_keys.declaration_seen(i)
-                if release:
-                    pipe.delete(key)
-                else:
-                    pipe.set(key, DONE, px=self._retention_ms)
-            await pipe.execute()
+            if release:
+                await self._redis.delete(*keys)
+            else:  # one command for the whole batch, not one per id
+                await self._redis.eval(_CONFIRM, len(keys), *keys, self._retention_ms)
         except RedisError as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
+
+
+# KEYS: the checkpoint index, then one declaration key per item; ARGV: the pending TTL
+# (ms), then each item's checkpoint id. Per item: "unknown", "claimed", "done" or "pending".
+_CLAIM_REGISTERED = """
+local out = {}
+for i = 2, #KEYS do
+  if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    out[i - 1] = 'unknown'
+  else
+    local previous = redis.call('SET', KEYS[i], 'pending', 'NX', 'PX', ARGV[1], 'GET')
+    if not previous then out[i - 1] = 'claimed' else out[i - 1] = previous end
+  end
+end
+return out
+"""
+
+
+# KEYS: declaration keys; ARGV: the retention (ms). Marks each as done.
+_CONFIRM = """
+for i = 1, #KEYS do redis.call('SET', KEYS[i], 'done', 'PX', ARGV[1]) end
+return #KEYS
+"""
 
 
 class CheckpointStore:
