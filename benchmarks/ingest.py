@@ -125,14 +125,17 @@ def measure(root: Path, seconds: float) -> dict[str, Any]:
         kafka.stop()
 
 
+def measure_in_tmp(seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="vhc-bench-ingest-") as tmp:
+        return measure(Path(tmp), seconds)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="vhc-bench-ingest-") as tmp:
-        result = measure(Path(tmp), args.seconds)
-    print(json.dumps(result))
+    print(json.dumps(measure_in_tmp(args.seconds)))
     return 0
 
 

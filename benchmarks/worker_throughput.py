@@ -110,40 +110,46 @@ def faust_floor(env: dict[str, str], n: int) -> float:
     raise RuntimeError(f"the faust floor run failed:\n{proc.stdout}\n{proc.stderr[-2000:]}")
 
 
-def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path) -> float:
-    """Records per second of the real worker, first processed batch to the last record."""
+def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
+                workers: int = 1) -> float:
+    """Records per second of ``workers`` real worker processes in one consumer group, from
+    the first processed batch to the last record (read from the offsets they record)."""
     store = redis.Redis.from_url(redis_url)
-    worker = ManagedProcess.spawn_module("worker", "streams.main", env, log_path)
+    store.flushdb()  # a fresh view: offsets, stats, alerts
+    procs = [ManagedProcess.spawn_module(
+        f"worker-{i}", "streams.main",
+        {**env, "VHC_DATA_DIR": f"{env['VHC_DATA_DIR']}-{i}"},
+        log_path.with_name(f"{log_path.stem}-{i}.log")) for i in range(workers)]
     first: float | None = None
+    first_done = 0
     try:
         deadline = time.monotonic() + 900
         last_report = 0.0
         while time.monotonic() < deadline:
-            if not worker.alive():
-                raise RuntimeError(f"worker exited:\n{log_tail(log_path)}")
+            for proc in procs:
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} exited:\n{log_tail(proc.log_path)}")
             done = sum(int(v) for v in store.hvals(redis_keys.processed_offsets()))
             now = time.perf_counter()
             if done and first is None:
-                first = now
-                first_done = done
+                first, first_done = now, done
             if done >= n:
                 assert first is not None
                 return (n - first_done) / (now - first) if now > first else float("nan")
             if now - last_report > 5:
-                print(f"  worker: {done}/{n} records processed", file=sys.stderr, flush=True)
+                print(f"  {workers} worker(s): {done}/{n} records processed", file=sys.stderr,
+                      flush=True)
                 last_report = now
             time.sleep(0.05)
-        raise RuntimeError("the worker did not finish within 15 minutes")
+        raise RuntimeError("the workers did not finish within 15 minutes")
     finally:
-        worker.stop()
+        for proc in procs:
+            proc.stop()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--checkpoints", type=int, default=200)
-    args = parser.parse_args()
+def measure(records: int, checkpoints: int, *, two_workers: bool = False) -> dict[str, float]:
+    """Bare loop, faust floor and the worker on one pre-filled topic (and, if asked, two
+    workers against one), each from a fresh consumer group."""
     with tempfile.TemporaryDirectory(prefix="vhc-bench-") as tmp:
         root = Path(tmp)
         kafka = KafkaBroker.on_free_ports("kafka", root)
@@ -152,22 +158,35 @@ def main() -> int:
         cache.start()
         try:
             ensure_topics(kafka.bootstrap, topic_specs(partitions=PARTITIONS, retention_days=21))
-            print(f"producing {args.records} declarations over {args.checkpoints} checkpoints",
+            print(f"producing {records} declarations over {checkpoints} checkpoints",
                   file=sys.stderr, flush=True)
-            records = make_records(args.records, args.checkpoints)
-            asyncio.run(produce(kafka.bootstrap, records))
-            bare = asyncio.run(bare_loop(kafka.bootstrap, args.records))
-            print(f"  baseline done: {bare:,.0f} records/s", file=sys.stderr, flush=True)
+            asyncio.run(produce(kafka.bootstrap, make_records(records, checkpoints)))
+            out = {"bare": asyncio.run(bare_loop(kafka.bootstrap, records))}
             env = {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap,
                    "VHC_REDIS_URL": cache.url, "VHC_PARTITIONS": str(PARTITIONS),
                    "VHC_DATA_DIR": str(root / "worker"), "VHC_METRICS_PORT": "0",
                    "VHC_LOG_LEVEL": "warning"}
-            floor = faust_floor(env, args.records)
-            print(f"  faust floor done: {floor:,.0f} records/s", file=sys.stderr, flush=True)
-            worker = worker_rate(env, cache.url, args.records, root / "worker.log")
+            out["floor"] = faust_floor(env, records)
+            out["worker"] = worker_rate({**env, "VHC_APP_ID": "bench-one"}, cache.url,
+                                        records, root / "worker.log")
+            if two_workers:
+                out["two_workers"] = worker_rate({**env, "VHC_APP_ID": "bench-two"},
+                                                 cache.url, records, root / "two.log",
+                                                 workers=2)
+            return out
         finally:
             cache.stop()
             kafka.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--checkpoints", type=int, default=200)
+    args = parser.parse_args()
+    out = measure(args.records, args.checkpoints)
+    bare, floor, worker = out["bare"], out["floor"], out["worker"]
     print(f"records: {args.records}, checkpoints: {args.checkpoints}, partitions: {PARTITIONS}")
     print(f"bare aiokafka loop (json.loads only): {bare:>10,.0f} records/s")
     print(f"faust agent, take_events, no work:    {floor:>10,.0f} records/s"

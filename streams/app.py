@@ -213,6 +213,10 @@ class Worker:
     sendable: ProducerTopics
 
 
+#: The largest record the worker writes (changelog records of a checkpoint's state).
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+
+
 def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None) -> Worker:
     metrics = metrics if metrics is not None else WorkerMetrics()
     app = faust.App(
@@ -231,6 +235,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         table_cleanup_interval=60.0,
         web_enabled=False,
         broker_max_poll_records=settings.batch_max,
+        producer_max_request_size=MAX_RECORD_BYTES,
         stream_buffer_maxsize=max(4096, settings.batch_max * 4),
         key_serializer="raw",
         value_serializer="raw",
@@ -262,8 +267,11 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     # on its checkpoint's partition, whatever the batch it is written from.
     def table(name: str, value_type: type) -> Any:
         # faust writes table keys as JSON strings; the co-partitioner reads them as such.
+        # A checkpoint's record (state + the outbox of a batch) can pass 1 MiB in a large
+        # backlog batch: allow 8 MiB per record on the changelog (and in the producer).
         return app.Table(name, key_type=str, value_type=value_type,
-                         partitions=settings.partitions, use_partitioner=True)
+                         partitions=settings.partitions, use_partitioner=True,
+                         extra_topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)})
 
     detectors = detectors_from(settings)
     pipeline = Pipeline(

@@ -323,6 +323,10 @@ class Summary(_Event):
     en: str
 
 
+def _empty(value: object) -> bool:
+    return value is None or value == ()
+
+
 class Evidence(_Event):
     """The numbers behind an alert. ``statistics`` holds method-specific extra values
     (for example each EARS statistic), by name."""
@@ -338,13 +342,15 @@ class Evidence(_Event):
     statistics: dict[str, float] = Field(default_factory=dict)
     #: Baseline alerts: the recent series (oldest first, one value per ``step_s``) and the
     #: expected value and alarm threshold at each point, for a chart in the console.
-    series: tuple[float, ...] = ()
-    series_expected: tuple[float, ...] = ()
-    series_threshold: tuple[float, ...] = ()
-    step_s: int | None = None
+    #: (Left out of the JSON when empty: per-declaration alerts stay as small as in v1.0,
+    #: and a backlog's outbox record stays under Kafka's 1 MiB message limit.)
+    series: tuple[float, ...] = Field(default=(), exclude_if=_empty)
+    series_expected: tuple[float, ...] = Field(default=(), exclude_if=_empty)
+    series_threshold: tuple[float, ...] = Field(default=(), exclude_if=_empty)
+    step_s: int | None = Field(default=None, exclude_if=_empty)
     #: Naming alerts: the rules broken and the suggested name.
-    violations: tuple[str, ...] = ()
-    suggestion: str | None = None
+    violations: tuple[str, ...] = Field(default=(), exclude_if=_empty)
+    suggestion: str | None = Field(default=None, exclude_if=_empty)
 
 
 class AlertEvent(_Event):
