@@ -30,7 +30,8 @@ from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, free_port,
 from vhc_common.kafka_admin import ensure_topics
 from vhc_common.topics import topic_specs
 
-KEY, TOKEN, SECRET = "bench-ingest-key-0123456789", "bench-staff-token-0123456789", "s" * 32
+KEY, TOKEN = "bench-ingest-key-0123456789", "bench-staff-token-0123456789"
+SECRET = "bench-pseudonym-secret-0123456789"
 CHECKPOINT = "BENCH-0000"
 
 

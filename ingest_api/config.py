@@ -112,6 +112,18 @@ class ApiSettings(BaseSettings):
     @field_validator("pseudonym_secret")
     @classmethod
     def _secret(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value().encode()) < 16:
+        text = value.get_secret_value()
+        if len(text.encode()) < 16:
             raise ValueError("must be at least 16 bytes")
+        if len(set(text)) < 8:
+            raise ValueError("is too weak: use a random value (at least 8 distinct characters),"
+                             " e.g. `openssl rand -hex 32`")
         return value
+
+    @model_validator(mode="after")
+    def _credentials_not_shared(self) -> ApiSettings:
+        shared = set(self.ingest_keys) & set(self.staff_tokens)
+        if shared:
+            raise ValueError(f"{len(shared)} credential(s) are both an ingest key and a staff "
+                             "token: give each role its own")
+        return self

@@ -13,6 +13,7 @@ Order of work for a batch (a single declaration is a batch of one):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -184,8 +185,15 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     return [FieldError(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
 
 
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
+                   r"[0-9a-fA-F]{12}$")
+
+
 def _raw_id(raw: Any) -> str | None:
+    """The item's id, echoed only when it looks like an id: an invalid item's text may be
+    personal (a name typed in the wrong field)."""
     if isinstance(raw, dict):
         value = raw.get("declaration_id")
-        return value if isinstance(value, str) else None
+        if isinstance(value, str) and _UUID.match(value):
+            return value
     return None

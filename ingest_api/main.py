@@ -59,6 +59,7 @@ from vhc_common.alert_view import AlertView
 from vhc_common.kafka_admin import KafkaUnavailableError, ensure_topics
 from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.qr import QrSigner
+from vhc_common.settings import settings_errors
 from vhc_common.topics import CHECKPOINTS, topic_specs
 
 __all__ = ["create_app", "run", "serve"]
@@ -306,7 +307,7 @@ def run() -> None:
     try:
         settings = ApiSettings()
     except ValidationError as exc:
-        sys.exit(f"vhc-api: invalid settings:\n{exc}")
+        sys.exit(f"vhc-api: invalid settings:\n{settings_errors(exc)}")
     serve(create_app(settings), host=settings.api_host, port=settings.api_port)
 
 

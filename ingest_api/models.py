@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from vhc_common.schemas import (
     AlertEvent,
@@ -129,7 +129,7 @@ class OutbreakAreasOut(BaseModel):
 class CasePersonIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    id_number: str | None = Field(default=None, pattern=r"^(\d{9}|\d{12})$")
+    id_number: str | None = Field(default=None, pattern=r"^([0-9]{9}|[0-9]{12})$")
     phone: str | None = None
 
     def as_person(self) -> PersonIn:
@@ -139,6 +139,16 @@ class CasePersonIn(BaseModel):
 class CaseIn(BaseModel):
     person: CasePersonIn
     confirmed_at: AwareDatetime
+
+    @field_validator("confirmed_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        # An offset can push a valid local time out of datetime's range in UTC (year 1 at
+        # +14:00): refuse it here, before anything is published or computed from it.
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("is out of range once converted to UTC") from exc
 
 
 class CaseOut(BaseModel):

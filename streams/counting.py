@@ -111,7 +111,9 @@ def decode(record: RawRecord) -> DeclarationEvent:
     try:
         event = DeclarationEvent.model_validate_json(record.value)
     except ValidationError as exc:
-        raise BadRecordError(f"invalid declaration: {exc.errors(include_url=False)}") from exc
+        # The fields and reasons, never the input: it may hold personal data.
+        errors = exc.errors(include_url=False, include_input=False)
+        raise BadRecordError(f"invalid declaration: {errors}") from exc
     if record.key is not None and record.key != event.checkpoint_id.encode():
         # Keyed by something else, it sits on another checkpoint's partition: counting it
         # there would split that checkpoint's state across workers.

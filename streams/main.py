@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from streams.app import create_worker
 from streams.config import WorkerSettings
 from vhc_common.kafka_admin import ensure_topics
+from vhc_common.settings import settings_errors
 from vhc_common.topics import topic_specs
 
 __all__ = ["run"]
@@ -21,7 +22,7 @@ def run() -> None:
     try:
         settings = WorkerSettings()
     except ValidationError as exc:
-        sys.exit(f"vhc-worker: invalid settings:\n{exc}")
+        sys.exit(f"vhc-worker: invalid settings:\n{settings_errors(exc)}")
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ensure_topics(settings.kafka_bootstrap,

@@ -42,6 +42,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio import Redis
 
+from vhc_common.settings import settings_errors
 from vhc_common.topics import ALERTS, DEADLETTER
 
 __all__ = ["NotifierSettings", "WebhookSender", "run", "signature"]
@@ -239,8 +240,10 @@ def run() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = NotifierSettings()
-    except (ValidationError, ValueError) as exc:
-        sys.exit(f"vhc-notifier: invalid settings:\n{exc}")
+    except ValidationError as exc:
+        sys.exit(f"vhc-notifier: invalid settings:\n{settings_errors(exc)}")
+    except ValueError as exc:
+        sys.exit(f"vhc-notifier: invalid settings: {exc}")
     metrics = NotifierMetrics()
     if settings.notifier_metrics_port:
         start_http_server(settings.notifier_metrics_port, registry=metrics.registry)

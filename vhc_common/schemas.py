@@ -110,7 +110,7 @@ class CheckpointKind(StrEnum):
 
 # ----------------------------------------------------------------------------- inputs
 
-_PHONE_RE = re.compile(r"^(?:\+?84|0)(\d{9,10})$")
+_PHONE_RE = re.compile(r"^(?:\+?84|0)([0-9]{9,10})$")
 
 
 class PersonIn(BaseModel):
@@ -118,7 +118,7 @@ class PersonIn(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    id_number: Annotated[str, StringConstraints(pattern=r"^(\d{9}|\d{12})$")] | None = Field(
+    id_number: Annotated[str, StringConstraints(pattern=r"^([0-9]{9}|[0-9]{12})$")] | None = Field(
         default=None, description="CMND (9 digits) or CCCD (12 digits)"
     )
     phone: str | None = Field(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
 from redis.exceptions import RedisError
 
 from ingest_api.deps import ServicesDep, Staff, StaffStream
@@ -47,11 +48,12 @@ async def list_alerts(
     severity: Severity | None = None,
     checkpoint_id: str | None = None,
     ward_code: str | None = None,
-    since: Annotated[datetime | None, Query(description="detected at or after (RFC 3339)")] = None,
+    since: Annotated[AwareDatetime | None, Query(
+        description="detected at or after (RFC 3339 with an offset)")] = None,
     min_severity: Annotated[Severity | None, Query(description="this severity or higher "
                                                    "(v1.1; e.g. warning leaves info out)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
 ) -> AlertPage:
     """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
     before = int(cursor) if cursor else None

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from ingest_api.deps import ServicesDep, Staff
+from ingest_api.errors import StoreUnavailableError
 from ingest_api.models import AlertOut, CaseIn, CaseOut
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -34,7 +36,10 @@ async def report_case(body: CaseIn, services: ServicesDep, who: Staff) -> CaseOu
                                 target_id=result.case.case_id, by=who,
                                 details={"visits": str(result.visits),
                                          "alerts": str(len(result.alerts))})
-    stored = [await services.alerts.get(a.alert_id) for a in result.alerts]
+    try:
+        stored = [await services.alerts.get(a.alert_id) for a in result.alerts]
+    except RedisError as exc:
+        raise StoreUnavailableError(f"redis: {exc}") from exc
     return CaseOut(case_id=result.case.case_id, confirmed_at=body.confirmed_at,
                    visits=result.visits,
                    alerts=[AlertOut.model_validate(s) for s in stored if s is not None])
