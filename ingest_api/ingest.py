@@ -13,7 +13,9 @@ Order of work for a batch (a single declaration is a batch of one):
 
 from __future__ import annotations
 
+import logging
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
+from ingest_api.errors import StoreUnavailableError
 from ingest_api.metrics import ApiMetrics
 from ingest_api.publisher import KafkaPublisher, Message
 from ingest_api.store import CheckpointStore, SeenStore
@@ -33,6 +36,8 @@ __all__ = ["FieldError", "IngestService", "ItemOutcome"]
 Status = Literal["accepted", "duplicate", "invalid", "unavailable", "in_progress"]
 
 _DECLARATION = TypeAdapter(DeclarationIn)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +127,9 @@ class IngestService:
                 first[did] = index
         ids = list(first)
         # Registered and not seen: one script answers both, for every item at once.
+        owner = uuid.uuid4().hex  # this request: only it may release its claims
         claims = await self._seen.claim_registered(
-            [(did, parsed[first[did]].checkpoint_id) for did in ids])
+            [(did, parsed[first[did]].checkpoint_id) for did in ids], owner=owner)
         synced = self._registry_synced()
         to_send: list[tuple[int, DeclarationIn]] = []
         for did, claim in zip(ids, claims, strict=True):
@@ -154,9 +160,16 @@ class IngestService:
                  if e is None]
         failed = [str(item.declaration_id) for (_, item), e in zip(to_send, errors, strict=True)
                   if e is not None]
-        # Release first: if confirming fails too, the retry is still accepted.
-        await self._seen.release(failed)
+        # Confirm first: what Kafka acknowledged must be remembered (if that fails, the
+        # answer is 503 and the retry is deduplicated by the worker). A failed release only
+        # leaves this request's claims to expire: logged and counted, the answer stands.
         await self._seen.confirm(acked)
+        try:
+            await self._seen.release(failed, owner=owner)
+        except StoreUnavailableError as exc:
+            self._metrics.dependency_errors.labels("redis").inc()
+            log.warning("claims of %d unpublished declarations not released (they expire "
+                        "in the pending TTL): %s", len(failed), exc)
         for (index, _), error in zip(to_send, errors, strict=True):
             outcomes[index].status = "accepted" if error is None else "unavailable"
         for index, first_index in repeats.items():

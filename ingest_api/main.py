@@ -83,7 +83,9 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
         publisher=publisher,
         ingest=IngestService(
             publisher=publisher,
-            seen=SeenStore(redis, retention_s=settings.retention_days * 86_400),
+            # A claim outlives the whole publish path (send, acknowledgement, confirm).
+            seen=SeenStore(redis, retention_s=settings.retention_days * 86_400,
+                           pending_ttl_s=max(30, int(4 * settings.publish_timeout_s) + 10)),
             checkpoints=checkpoint_store,
             pseudonymiser=pseudonymiser,
             metrics=metrics,
@@ -156,24 +158,33 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
             return
+        # No length given (chunked): read the body up to the limit before the app sees it,
+        # so an oversize body is a 413 (raised while the app parsed it, it became a 400).
+        chunks: list[Message] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
+            chunks.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replay = iter(chunks)
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._reject(scope, receive, send)
+        async def replayed() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, replayed, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.on_reject()
@@ -182,10 +193,6 @@ class BodyLimit:
             status_code=status.HTTP_413_CONTENT_TOO_LARGE,
         )
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class Observe:

@@ -20,19 +20,18 @@ from vhc_common.schemas import CheckpointEvent
 
 __all__ = ["CheckpointStore", "SeenStore", "StatsStore"]
 
-PENDING = b"pending"
-DONE = b"done"
 
 
 class SeenStore:
     """Which declaration ids are durably in Kafka (the ingest's idempotency record).
 
-    A declaration is *claimed* (``pending``, short TTL) while it is being published and
-    *confirmed* (``done``, kept for the retention period) after the broker acknowledged.
-    A failed publish *releases* the claim, so the client's retry is accepted, not called a
-    duplicate. A crash between acknowledgement and confirmation leaves a claim that
-    expires; the retry is then published again and the worker, which counts by
-    declaration id, still counts it once.
+    A declaration is *claimed* (``pending:<owner>``, a TTL longer than the whole publish
+    path) while it is being published and *confirmed* (``done``, kept for the retention
+    period) after the broker acknowledged. A failed publish *releases* the claim, so the
+    client's retry is accepted, not called a duplicate; a release deletes only its own
+    claim (a late release cannot free another request's). A crash between
+    acknowledgement and confirmation leaves a claim that expires; the retry is then
+    published again and the worker, which counts by declaration id, still counts it once.
     """
 
     def __init__(self, redis: Redis, *, retention_s: int, pending_ttl_s: int = 30) -> None:
@@ -40,28 +39,19 @@ class SeenStore:
         self._retention_ms = retention_s * 1000
         self._pending_ms = pending_ttl_s * 1000
 
-    async def claim(self, ids: Sequence[str]) -> list[Literal["claimed", "done", "pending"]]:
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            for i in ids:
-                pipe.set(redis_keys.declaration_seen(i), PENDING, nx=True, px=self._pending_ms,
-                         get=True)
-            previous = await pipe.execute()
-        except RedisError as exc:
-            raise StoreUnavailableError(f"redis: {exc}") from exc
-        return ["claimed" if p is None else "done" if p == DONE else "pending" for p in previous]
-
     async def claim_registered(
-        self, items: Sequence[tuple[str, str]],
+        self, items: Sequence[tuple[str, str]], *, owner: str,
     ) -> list[Literal["claimed", "done", "pending", "unknown"]]:
         """For each ``(declaration id, checkpoint id)``: ``unknown`` if the checkpoint is
-        not registered (nothing claimed), else as ``claim``. One round trip (a script)."""
+        not registered (nothing claimed), ``done`` if in Kafka already, ``pending`` if
+        another request holds it, else ``claimed`` for ``owner``. One round trip."""
         if not items:
             return []
         keys = [redis_keys.checkpoint_index(), *(redis_keys.declaration_seen(d) for d, _ in items)]
         try:
             answers = await self._redis.eval(_CLAIM_REGISTERED, len(keys), *keys,
-                                             self._pending_ms, *(c for _, c in items))
+                                             self._pending_ms, f"pending:{owner}",
+                                             *(c for _, c in items))
         except RedisError as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
         out: list[Literal["claimed", "done", "pending", "unknown"]] = []
@@ -72,37 +62,52 @@ class SeenStore:
         return out
 
     async def confirm(self, ids: Sequence[str]) -> None:
-        await self._set_many(ids, release=False)
-
-    async def release(self, ids: Sequence[str]) -> None:
-        await self._set_many(ids, release=True)
-
-    async def _set_many(self, ids: Sequence[str], *, release: bool) -> None:
+        """Mark ``ids`` as durably in Kafka (kept for the retention period)."""
         if not ids:
             return
         keys = [redis_keys.declaration_seen(i) for i in ids]
+        try:  # one command for the whole batch, not one per id
+            await self._redis.eval(_CONFIRM, len(keys), *keys, self._retention_ms)
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+
+    async def release(self, ids: Sequence[str], *, owner: str) -> int:
+        """Free ``owner``'s claims on ``ids`` (others' claims and confirmed ids stay);
+        returns how many were freed."""
+        if not ids:
+            return 0
+        keys = [redis_keys.declaration_seen(i) for i in ids]
         try:
-            if release:
-                await self._redis.delete(*keys)
-            else:  # one command for the whole batch, not one per id
-                await self._redis.eval(_CONFIRM, len(keys), *keys, self._retention_ms)
+            return int(await self._redis.eval(_RELEASE, len(keys), *keys, f"pending:{owner}"))
         except RedisError as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
 
 
 # KEYS: the checkpoint index, then one declaration key per item; ARGV: the pending TTL
-# (ms), then each item's checkpoint id. Per item: "unknown", "claimed", "done" or "pending".
+# (ms), the owner's claim value, then each item's checkpoint id. Per item: "unknown",
+# "claimed", "done" or "pending".
 _CLAIM_REGISTERED = """
 local out = {}
 for i = 2, #KEYS do
-  if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+  if not redis.call('ZSCORE', KEYS[1], ARGV[i + 1]) then
     out[i - 1] = 'unknown'
   else
-    local previous = redis.call('SET', KEYS[i], 'pending', 'NX', 'PX', ARGV[1], 'GET')
-    if not previous then out[i - 1] = 'claimed' else out[i - 1] = previous end
+    local previous = redis.call('SET', KEYS[i], ARGV[2], 'NX', 'PX', ARGV[1], 'GET')
+    if not previous then out[i - 1] = 'claimed'
+    elseif previous == 'done' then out[i - 1] = 'done'
+    else out[i - 1] = 'pending' end
   end
 end
 return out
+"""
+
+# KEYS: declaration keys; ARGV: the owner's claim value. Deletes only the owner's claims.
+_RELEASE = """
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]); n = n + 1 end
+end
+return n
 """
 
 

@@ -44,3 +44,27 @@ def test_made_up_methods_do_not_grow_the_metrics(api: Api) -> None:
     methods = set(re.findall(r'method="([^"]*)"', metrics))
     assert methods <= {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "other"}
     assert "FOO1" not in metrics
+
+
+def test_a_chunked_body_over_the_limit_is_413(api: Api) -> None:
+    def chunks() -> object:
+        for _ in range(40):
+            yield b"x" * 65_536  # 2.5 MiB in all, no Content-Length
+
+    answer = api.client.post("/v1/declarations/batch", headers=api.front_end,
+                             content=chunks())  # type: ignore[arg-type]
+    assert answer.status_code == 413, answer.text
+
+
+def test_a_small_chunked_body_still_works(api: Api) -> None:
+    body = b'{"declarations": [{"declaration_id": "not-an-id"}]}'
+
+    def chunks() -> object:
+        yield body[:10]
+        yield body[10:]
+
+    answer = api.client.post("/v1/declarations/batch", content=chunks(),  # type: ignore[arg-type]
+                             headers={**api.front_end, "Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["items"][0]["status"] == "invalid"
+    assert answer.json()["items"][0]["declaration_id"] is None  # not id-shaped: not echoed

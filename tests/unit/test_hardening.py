@@ -100,3 +100,42 @@ async def test_the_metrics_method_label_is_bounded() -> None:
     methods = {s.labels["method"] for m in metrics.registry.collect() for s in m.samples
                if s.name == "vhc_api_requests_total"}
     assert methods == {"other"}
+
+
+async def test_a_failed_release_neither_skips_the_confirm_nor_fails_the_acknowledged() -> None:
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from ingest_api.errors import BrokerUnavailableError, StoreUnavailableError
+    from ingest_api.ingest import IngestService
+    from ingest_api.metrics import ApiMetrics
+    from vhc_common.pseudonym import Pseudonymiser
+
+    confirmed: list[str] = []
+
+    class Seen:
+        async def claim_registered(self, items: list[tuple[str, str]], *,
+                                   owner: str) -> list[str]:
+            return ["claimed"] * len(items)
+
+        async def confirm(self, ids: list[str]) -> None:
+            confirmed.extend(ids)
+
+        async def release(self, ids: list[str], *, owner: str) -> int:
+            raise StoreUnavailableError("redis: down")
+
+    class Publisher:
+        async def publish_many(self, messages: list[object]) -> list[object]:
+            return [None, BrokerUnavailableError("no ack")]
+
+    service = IngestService(publisher=Publisher(), seen=Seen(),  # type: ignore[arg-type]
+                            checkpoints=None,  # type: ignore[arg-type]
+                            pseudonymiser=Pseudonymiser(b"k" * 32), metrics=ApiMetrics(),
+                            max_future_skew_s=120, retention_days=21)
+    ids = [str(uuid4()), str(uuid4())]
+    now = datetime.now(UTC).isoformat()
+    outcomes = await service.submit([
+        {"declaration_id": d, "checkpoint_id": "CP-1", "scanned_at": now,
+         "person": {"id_number": "012345678"}} for d in ids])
+    assert [o.status for o in outcomes] == ["accepted", "unavailable"]
+    assert confirmed == [ids[0]]
