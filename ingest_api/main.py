@@ -75,6 +75,8 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
     checkpoint_store = CheckpointStore(redis)
     registry_synced = asyncio.Event()
     pseudonymiser = Pseudonymiser(settings.pseudonym_secret.get_secret_value().encode())
+    credential_key = CredentialSet.derive_key(settings.pseudonym_secret.get_secret_value()
+                                              .encode())
     alerts = AlertView(redis, retention_s=settings.retention_days * 86_400)
     return Services(
         settings=settings,
@@ -95,8 +97,8 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
         ),
         checkpoints=checkpoint_store,
         stats=StatsStore(redis),
-        ingest_keys=CredentialSet(settings.ingest_keys),
-        staff_tokens=CredentialSet(settings.staff_tokens),
+        ingest_keys=CredentialSet(settings.ingest_keys, key=credential_key),
+        staff_tokens=CredentialSet(settings.staff_tokens, key=credential_key),
         limiter=RateLimiter(rate_per_s=settings.rate_limit_per_s,
                             burst=settings.rate_limit_burst),
         registry_synced=registry_synced,

@@ -19,18 +19,37 @@ __all__ = ["CredentialSet", "RateLimiter"]
 
 
 class CredentialSet:
-    def __init__(self, secrets: Iterable[str]) -> None:
-        self._digests = [hashlib.sha256(s.encode()).digest() for s in secrets]
+    """Credentials held as keyed hashes (HMAC-SHA256 under a server key), compared in
+    constant time. A credential's label, the name it goes by in audit records and alert
+    histories, is a second keyed hash: it cannot be computed, or checked against a
+    guess, without the server key (plain hash prefixes could)."""
+
+    def __init__(self, secrets: Iterable[str], *, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError(f"the credential hashing key must be >= 16 bytes, got {len(key)}")
+        self._key = key
+        self._known = [(self._digest(s), self._label(s)) for s in secrets]
+
+    def _digest(self, secret: str) -> bytes:
+        return hmac.new(self._key, b"credential|" + secret.encode(), hashlib.sha256).digest()
+
+    def _label(self, secret: str) -> str:
+        return hmac.new(self._key, b"label|" + secret.encode(), hashlib.sha256).hexdigest()[:12]
+
+    @staticmethod
+    def derive_key(secret: bytes) -> bytes:
+        """A key for credential hashing from another server secret (domain-separated)."""
+        return hmac.new(secret, b"vhc-watch credential hashing v1", hashlib.sha256).digest()
 
     def check(self, presented: str | None) -> str | None:
         """A short, non-secret label of the matching credential, or ``None``."""
         if not presented:
             return None
-        digest = hashlib.sha256(presented.encode()).digest()
+        digest = self._digest(presented)
         found = None
-        for known in self._digests:  # no early exit: timing does not tell which matched
+        for known, label in self._known:  # no early exit: timing does not tell which matched
             if hmac.compare_digest(digest, known):
-                found = known.hex()[:12]
+                found = label
         return found
 
 

@@ -70,27 +70,23 @@ def visits(pipe: Pipeline, events: Sequence[DeclarationEvent], *, retention_ms: 
     """The exposure index: check-ins by person key and by checkpoint, kept for retention.
 
     Pseudonymous keys only; idempotent (sorted-set members are per declaration). Every key
-    gets the retention as TTL on each write; entries older than the retention are trimmed
-    on a sixteenth of the writes to a person's key (chosen by declaration id, so a replay
-    trims alike) and on every write to a checkpoint's key.
+    gets the retention as TTL on each write, and every key a batch writes is trimmed of
+    entries older than the retention (relative to the newest entry the batch wrote to
+    it), so nothing personal outlives the retention in a key that keeps being written.
     """
-    touched: set[str] = set()
-    newest = 0
+    newest: dict[str, int] = {}
     for e in events:
         at_ms = to_ms(e.scanned_at)
-        newest = max(newest, at_ms)
         did = str(e.declaration_id)
-        trim = e.declaration_id.int % 16 == 0
         for person_key in {e.person.key, e.person.id_key, e.person.phone_key} - {None}:
             key = redis_keys.visits_of_person(str(person_key))
             pipe.zadd(key, {f"{e.checkpoint_id}|{did}": at_ms})
-            pipe.pexpire(key, retention_ms)
-            if trim:
-                pipe.zremrangebyscore(key, "-inf", f"({at_ms - retention_ms}")
-        touched.add(redis_keys.visits_at(e.checkpoint_id))
-        pipe.zadd(redis_keys.visits_at(e.checkpoint_id), {f"{e.person.key}|{did}": at_ms})
-    for key in touched:
-        pipe.zremrangebyscore(key, "-inf", f"({newest - retention_ms}")
+            newest[key] = max(newest.get(key, at_ms), at_ms)
+        key = redis_keys.visits_at(e.checkpoint_id)
+        pipe.zadd(key, {f"{e.person.key}|{did}": at_ms})
+        newest[key] = max(newest.get(key, at_ms), at_ms)
+    for key, at_ms in newest.items():
+        pipe.zremrangebyscore(key, "-inf", f"({at_ms - retention_ms}")
         pipe.pexpire(key, retention_ms)
 
 

@@ -6,14 +6,28 @@ import pytest
 
 from ingest_api.security import CredentialSet, RateLimiter
 
+KEY = b"k" * 32
+
 
 def test_credentials() -> None:
-    creds = CredentialSet(["first-key-0123456789", "second-key-0123456789"])
+    creds = CredentialSet(["first-key-0123456789", "second-key-0123456789"], key=KEY)
     assert creds.check("first-key-0123456789") is not None
     assert creds.check("first-key-0123456789") != creds.check("second-key-0123456789")
     assert creds.check("first-key-012345678") is None
     assert creds.check("") is None
     assert creds.check(None) is None
+
+
+def test_labels_are_keyed_not_plain_hash_prefixes() -> None:
+    import hashlib
+
+    secret = "first-key-0123456789"
+    label = CredentialSet([secret], key=KEY).check(secret)
+    assert label is not None and len(label) == 12
+    assert label != hashlib.sha256(secret.encode()).hexdigest()[:12]
+    assert CredentialSet([secret], key=b"other-key-0123456789").check(secret) != label
+    with pytest.raises(ValueError, match=">= 16 bytes"):
+        CredentialSet([secret], key=b"short")
 
 
 class Clock:
