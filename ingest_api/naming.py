@@ -151,7 +151,7 @@ class NamingService:
             if found is None or found["status"] == AlertStatus.RESOLVED.value:
                 return
             await self._alerts.set_status(old_alert_id, AlertStatus.RESOLVED, note=note,
-                                          by=SYSTEM, before_store=publish)
+                                          by=SYSTEM, publish=publish)
         except StatusChangeError:
             return  # resolved meanwhile by someone else: nothing left to settle
         except RedisError as exc:

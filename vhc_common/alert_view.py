@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from vhc_common.redis_keys import as_text
 from vhc_common.schemas import AlertEvent, AlertStatus
@@ -69,33 +68,34 @@ class AlertView:
 
     async def set_status(
         self, alert_id: str, status: AlertStatus, *, note: str | None, by: str,
-        before_store: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        publish: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> dict[str, Any]:
         """Acknowledge or resolve; the change and its note are kept in ``history``.
 
-        ``before_store`` sees the changed alert before Redis does (the API publishes it to
-        ``alert-status.v1`` there, so the view never holds a change Kafka lacks).
+        The change is stored with a compare-and-set (one script: it applies only if the
+        alert is still what was read, else the read is retried), then ``publish`` sends
+        it to ``alert-status.v1`` exactly once. If publishing fails, the stored change is
+        rolled back the same way and the error raised (answered 503): Kafka never holds a
+        change the view lacks, and the view never keeps one Kafka lacks.
         """
         key = _key(alert_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if raw is None:
-                        raise StatusChangeError(f"no alert {alert_id!r}")
-                    alert = self.next_status(json.loads(raw), status, note=note, by=by)
-                    if before_store is not None:
-                        await before_store(alert)
-                    text = json.dumps(alert, ensure_ascii=False)
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(key, text, keepttl=True)
-                    pipe.xadd(EVENTS, {"alert": text}, maxlen=EVENTS_MAXLEN,
-                              approximate=True)
-                    await pipe.execute()
-                    return dict(alert)
-                except WatchError:
-                    continue
+        while True:
+            raw = await self._redis.get(key)
+            if raw is None:
+                raise StatusChangeError(f"no alert {alert_id!r}")
+            before = raw.decode() if isinstance(raw, bytes) else raw
+            alert = self.next_status(json.loads(before), status, note=note, by=by)
+            text = json.dumps(alert, ensure_ascii=False)
+            if await self._redis.eval(_SWAP, 1, key, before, text):
+                break  # stored; another writer in between means: read again
+        if publish is not None:
+            try:
+                await publish(alert)
+            except Exception:
+                await self._redis.eval(_SWAP, 1, key, text, before)  # undo ours only
+                raise
+        await self._redis.xadd(EVENTS, {"alert": text}, maxlen=EVENTS_MAXLEN, approximate=True)
+        return dict(alert)
 
     async def restore_status(self, alert_id: str, status: AlertStatus,
                              history: list[dict[str, Any]]) -> bool:
@@ -168,4 +168,14 @@ redis.call('ZADD', KEYS[2], seq, ARGV[2])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[4]), '*', 'alert', text)
 if existing then return 0 end
 return 1
+"""
+
+# KEYS: the alert key; ARGV: the value expected, the value to store (TTL kept). 1 if
+# stored, 0 if the alert was not the expected value (changed by another writer).
+_SWAP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
 """

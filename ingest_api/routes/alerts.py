@@ -133,7 +133,7 @@ async def _change(alert_id: str, new: AlertStatus, body: NoteIn | None, services
 
     try:
         changed = await services.alerts.set_status(alert_id, new, note=body.note if body else None,
-                                                   by=who, before_store=publish)
+                                                   by=who, publish=publish)
     except StatusChangeError as exc:
         code = (status.HTTP_404_NOT_FOUND if "no alert" in str(exc)
                 else status.HTTP_409_CONFLICT)
