@@ -41,6 +41,9 @@ class ApiSettings(BaseSettings):
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
     rate_limit_per_s: float = Field(default=200.0, ge=100, description="per key or token")
     rate_limit_burst: int = Field(default=400, ge=1)
+    unauthenticated_rate_per_s: float = Field(
+        default=5.0, gt=0, description="requests without valid credentials, per address")
+    unauthenticated_burst: int = Field(default=50, ge=1)
     exposure_lookback_days: int = Field(default=14, ge=1, le=60)
     exposure_window_min: int = Field(default=60, ge=1, le=24 * 60)
     worker_heartbeat_required: bool = Field(

@@ -38,6 +38,7 @@ class Services:
     ingest_keys: CredentialSet
     staff_tokens: CredentialSet
     limiter: RateLimiter
+    unauthenticated: RateLimiter
     registry_synced: asyncio.Event
     alerts: AlertView
     exposure: ExposureService
@@ -65,12 +66,13 @@ def _limit(services: Services, who: str) -> None:
 
 
 async def front_end(
+    request: Request,
     services: ServicesDep,
     x_api_key: Annotated[str | None, Header(description="front-end API key")] = None,
 ) -> str:
     who = services.ingest_keys.check(x_api_key)
     if who is None:
-        services.metrics.rejected.labels("unauthorized").inc()
+        _refused(services, request)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid X-API-Key",
                             headers={"WWW-Authenticate": "ApiKey"})
     _limit(services, "key:" + who)
@@ -83,10 +85,24 @@ def _bearer(authorization: str | None) -> str | None:
     return None
 
 
-def _staff(services: Services, token: str | None) -> str:
+def _refused(services: Services, request: Request) -> None:
+    """A request without valid credentials: counted, and limited per client address, so
+    guessing credentials or flooding without them is slowed down (429 once the address's
+    bucket is empty; 401 before that)."""
+    services.metrics.rejected.labels("unauthorized").inc()
+    address = request.client.host if request.client else "unknown"
+    wait_s = services.unauthenticated.acquire(address)
+    if wait_s:
+        services.metrics.rejected.labels("rate_limited").inc()
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            "too many requests without valid credentials",
+                            headers={"Retry-After": RateLimiter.retry_after_header(wait_s)})
+
+
+def _staff(services: Services, request: Request, token: str | None) -> str:
     who = services.staff_tokens.check(token)
     if who is None:
-        services.metrics.rejected.labels("unauthorized").inc()
+        _refused(services, request)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
     _limit(services, "staff:" + who)
@@ -94,19 +110,21 @@ def _staff(services: Services, token: str | None) -> str:
 
 
 async def staff(
+    request: Request,
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="Bearer <staff token>")] = None,
 ) -> str:
-    return _staff(services, _bearer(authorization))
+    return _staff(services, request, _bearer(authorization))
 
 
 async def staff_stream(
+    request: Request,
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="Bearer <staff token>")] = None,
     access_token: Annotated[str | None, Query(description="for EventSource, which cannot "
                                                            "send headers")] = None,
 ) -> str:
-    return _staff(services, _bearer(authorization) or access_token)
+    return _staff(services, request, _bearer(authorization) or access_token)
 
 
 FrontEnd = Annotated[str, Depends(front_end)]

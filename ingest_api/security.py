@@ -61,7 +61,8 @@ class _Bucket:
 
 class RateLimiter:
     def __init__(self, *, rate_per_s: float, burst: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 max_buckets: int = 100_000) -> None:
         if rate_per_s <= 0:
             raise ValueError(f"rate_per_s must be > 0, got {rate_per_s}")
         if burst < 1:
@@ -70,12 +71,15 @@ class RateLimiter:
         self._burst = float(burst)
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
+        self._max_buckets = max_buckets  # keys may be client addresses: keep it bounded
 
     def acquire(self, who: str, cost: float = 1.0) -> float:
         """0 if allowed, else the seconds to wait before a retry can succeed."""
         now = self._clock()
         bucket = self._buckets.get(who)
         if bucket is None:
+            if len(self._buckets) >= self._max_buckets:
+                self._prune(now)
             bucket = self._buckets[who] = _Bucket(self._burst, now)
         bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
         bucket.updated = now
@@ -83,6 +87,21 @@ class RateLimiter:
             bucket.tokens -= cost
             return 0.0
         return max(0.001, (cost - bucket.tokens) / self._rate)
+
+    def _prune(self, now: float) -> None:
+        """Forget buckets that have refilled (they behave as new ones); if every bucket is
+        still draining, forget the oldest half."""
+        full = [k for k, b in self._buckets.items()
+                if b.tokens + (now - b.updated) * self._rate >= self._burst]
+        for k in full:
+            del self._buckets[k]
+        if len(self._buckets) >= self._max_buckets:
+            oldest = sorted(self._buckets, key=lambda k: self._buckets[k].updated)
+            for k in oldest[: len(oldest) // 2]:
+                del self._buckets[k]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     @staticmethod
     def retry_after_header(wait_s: float) -> str:

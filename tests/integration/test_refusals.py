@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.conftest import Api
+from deploy.localsvc import KafkaBroker, RedisServer
+from tests.integration.conftest import Api, service_env, start_api
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +70,21 @@ def test_a_small_chunked_body_still_works(api: Api) -> None:
     assert answer.status_code == 200, answer.text
     assert answer.json()["items"][0]["status"] == "invalid"
     assert answer.json()["items"][0]["declaration_id"] is None  # not id-shaped: not echoed
+
+
+def test_requests_without_valid_credentials_are_limited_per_address(
+        kafka: KafkaBroker, redis_server: RedisServer, run_dir: Path) -> None:
+    env = service_env(kafka, redis_server, run_dir, VHC_UNAUTHENTICATED_RATE_PER_S="0.5",
+                      VHC_UNAUTHENTICATED_BURST="5")
+    api = start_api(env, run_dir / "api-unauth.log", wait_ready=False)
+    try:
+        codes = [api.client.get("/v1/alerts", headers={"Authorization": f"Bearer guess-{i}"})
+                 .status_code for i in range(12)]
+        assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}, codes
+        refused = api.client.post("/v1/declarations", headers={"X-API-Key": "guess"}, json={})
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        # Valid credentials from the same address are not held back by the guesses.
+        assert api.client.get("/v1/outbreak-areas", headers=api.staff).status_code == 200
+    finally:
+        api.client.close()
+        api.process.stop()

@@ -68,3 +68,16 @@ def test_bad_parameters_are_refused(rate: float, burst: int, message: str) -> No
 def test_retry_after_is_whole_seconds_at_least_one() -> None:
     assert RateLimiter.retry_after_header(0.01) == "1"
     assert RateLimiter.retry_after_header(2.2) == "3"
+
+
+def test_the_bucket_table_stays_bounded() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate_per_s=1, burst=2, clock=clock, max_buckets=100)
+    for i in range(1_000):
+        limiter.acquire(f"10.0.{i // 256}.{i % 256}")
+        clock.now += 0.001
+    assert len(limiter) <= 100
+    # A draining bucket survives a prune while it can: the address stays limited.
+    limiter.acquire("attacker")
+    limiter.acquire("attacker")
+    assert limiter.acquire("attacker") > 0
