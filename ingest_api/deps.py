@@ -23,7 +23,7 @@ from vhc_common.alert_view import AlertView
 from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.qr import QrSigner
 
-__all__ = ["FrontEnd", "Services", "ServicesDep", "Staff", "StaffStream"]
+__all__ = ["FrontEnd", "Services", "ServicesDep", "Staff", "StaffStream", "refusal"]
 
 
 @dataclass
@@ -85,18 +85,24 @@ def _bearer(authorization: str | None) -> str | None:
     return None
 
 
-def _refused(services: Services, request: Request) -> None:
-    """A request without valid credentials: counted, and limited per client address, so
-    guessing credentials or flooding without them is slowed down (429 once the address's
-    bucket is empty; 401 before that)."""
+def refusal(services: Services, address: str) -> HTTPException | None:
+    """For a request without valid credentials: counted, and limited per client address,
+    so guessing credentials or flooding without them is slowed down. The 429 to answer
+    once the address's bucket is empty, else ``None`` (answer 401)."""
     services.metrics.rejected.labels("unauthorized").inc()
-    address = request.client.host if request.client else "unknown"
     wait_s = services.unauthenticated.acquire(address)
     if wait_s:
         services.metrics.rejected.labels("rate_limited").inc()
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                            "too many requests without valid credentials",
-                            headers={"Retry-After": RateLimiter.retry_after_header(wait_s)})
+        return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                             "too many requests without valid credentials",
+                             headers={"Retry-After": RateLimiter.retry_after_header(wait_s)})
+    return None
+
+
+def _refused(services: Services, request: Request) -> None:
+    limited = refusal(services, request.client.host if request.client else "unknown")
+    if limited is not None:
+        raise limited
 
 
 def _staff(services: Services, request: Request, token: str | None) -> str:

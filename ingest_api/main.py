@@ -26,7 +26,7 @@ from detectors.naming import NamingRule
 from ingest_api import surveillance
 from ingest_api.audit import AuditLog
 from ingest_api.config import ApiSettings, qr_seed
-from ingest_api.deps import Services
+from ingest_api.deps import Services, refusal
 from ingest_api.errors import (
     BrokerUnavailableError,
     ConflictError,
@@ -199,6 +199,46 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class CredentialsFirst:
+    """Refuse a request that carries a body but no valid credential before the body is
+    read or parsed (FastAPI parses the body before it solves dependencies): front-end
+    routes need ``X-API-Key``, every other ``/v1/`` route a staff bearer token. The route's
+    own dependency checks again (and scopes, roles and rate limits stay there)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services: Services | None = getattr(getattr(scope.get("app"), "state", None),
+                                            "services", None)
+        if (scope["type"] != "http" or scope["method"] not in _WITH_BODY
+                or not scope["path"].startswith("/v1/") or services is None):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if scope["path"].startswith("/v1/declarations"):
+            key = headers.get(b"x-api-key", b"").decode("latin-1")
+            ok, scheme = services.ingest_keys.check(key) is not None, "ApiKey"
+        else:
+            auth = headers.get(b"authorization", b"").decode("latin-1")
+            token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+            ok, scheme = services.staff_tokens.check(token) is not None, "Bearer"
+        if ok:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        limited = refusal(services, client[0] if client else "unknown")
+        response = (JSONResponse({"detail": limited.detail}, status_code=limited.status_code,
+                                 headers=limited.headers) if limited is not None
+                    else JSONResponse({"detail": "missing or invalid credentials"},
+                                      status_code=status.HTTP_401_UNAUTHORIZED,
+                                      headers={"WWW-Authenticate": scheme}))
+        await response(scope, receive, send)
+
+
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
 class Observe:
     """Request count and latency by route template (bounded: templates, not raw paths) and
     status class; a pure ASGI middleware (``BaseHTTPMiddleware`` costs a task and a
@@ -305,6 +345,7 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(ConflictError, conflict)
 
+    app.add_middleware(CredentialsFirst)
     app.add_middleware(Observe, metrics=services.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        on_reject=services.metrics.rejected.labels("too_large").inc)

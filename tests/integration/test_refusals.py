@@ -88,3 +88,17 @@ def test_requests_without_valid_credentials_are_limited_per_address(
     finally:
         api.client.close()
         api.process.stop()
+
+
+@pytest.mark.parametrize(("path", "headers"), [
+    ("/v1/declarations", {"X-API-Key": "not-a-key-0123456789"}),
+    ("/v1/declarations/batch", {}),
+    ("/v1/checkpoints", {"Authorization": "Bearer not-a-token-0123456789"}),
+    ("/v1/cases", {}),
+])
+def test_credentials_are_checked_before_the_body_is_parsed(
+        api: Api, path: str, headers: dict[str, str]) -> None:
+    answer = api.client.post(path, headers={**headers, "Content-Type": "application/json"},
+                             content=b"{not json at all")
+    assert answer.status_code == 401, answer.text  # not 422: the body was never read
+    assert answer.headers["WWW-Authenticate"] in {"ApiKey", "Bearer"}
