@@ -46,6 +46,9 @@ class KafkaPublisher:
         self._producer: KafkaProducer | None = None
         self._admin: KafkaAdminClient | None = None
         self._lock = threading.Lock()
+        self._admin_lock = threading.Lock()
+        self._probe_lock = asyncio.Lock()
+        self._probe: tuple[float, bool] | None = None
 
     def _get(self) -> KafkaProducer:
         with self._lock:
@@ -118,8 +121,24 @@ class KafkaPublisher:
         if error is not None:
             raise BrokerUnavailableError(str(error)) from error
 
+    async def reachable(self, *, max_age_s: float = 2.0) -> bool:
+        """``ping`` for readiness probes: at most one probe thread at a time, and a result
+        younger than ``max_age_s`` is reused, so any number of ``/readyz`` calls while the
+        broker is unreachable hold one thread, not the whole pool ingest needs."""
+        async with self._probe_lock:
+            loop = asyncio.get_running_loop()
+            if self._probe is not None and loop.time() - self._probe[0] < max_age_s:
+                return self._probe[1]
+            ok = await asyncio.to_thread(self.ping)
+            self._probe = (loop.time(), ok)
+            return ok
+
     def ping(self) -> bool:
         """Does a broker answer a request right now? (blocking: call from a thread)"""
+        with self._admin_lock:  # one admin client, never used by two threads at once
+            return self._ping()
+
+    def _ping(self) -> bool:
         try:
             if self._admin is None:
                 self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap.split(","),
@@ -134,10 +153,11 @@ class KafkaPublisher:
             return False
 
     def close(self) -> None:
-        with self._lock:
+        with self._admin_lock:
             if self._admin is not None:
                 self._admin.close()
                 self._admin = None
+        with self._lock:
             if self._producer is not None:
                 self._producer.close(timeout=5)
                 self._producer = None

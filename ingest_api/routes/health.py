@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,7 +21,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(services: ServicesDep) -> JSONResponse:
     """200 only when Kafka and Redis answer, a worker is consuming and the registry view
     has been checked against Kafka."""
-    kafka_ok = await asyncio.to_thread(services.publisher.ping)
+    kafka_ok = await services.publisher.reachable()
     redis_ok = await services.stats.ping()
     worker_ok = (not services.settings.worker_heartbeat_required
                  or (redis_ok and await services.stats.worker_alive()))

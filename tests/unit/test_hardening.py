@@ -139,3 +139,24 @@ async def test_a_failed_release_neither_skips_the_confirm_nor_fails_the_acknowle
          "person": {"id_number": "012345678"}} for d in ids])
     assert [o.status for o in outcomes] == ["accepted", "unavailable"]
     assert confirmed == [ids[0]]
+
+
+async def test_readiness_probes_share_one_thread_and_reuse_a_fresh_answer() -> None:
+    import asyncio
+    import threading
+    import time
+
+    from ingest_api.publisher import KafkaPublisher
+
+    publisher = KafkaPublisher("127.0.0.1:1", timeout_s=1)
+    calls: list[str] = []
+
+    def slow_ping() -> bool:  # a broker that does not answer: the probe takes its time
+        calls.append(threading.current_thread().name)
+        time.sleep(0.3)
+        return False
+
+    publisher.ping = slow_ping  # type: ignore[method-assign]
+    answers = await asyncio.gather(*(publisher.reachable() for _ in range(12)))
+    assert answers == [False] * 12
+    assert len(calls) == 1  # twelve /readyz calls held one thread, not twelve
