@@ -136,6 +136,10 @@ class ReadModels:
     """What the worker mirrors from compacted topics (rebuilt at every start)."""
 
     partitions: int
+    #: How far back declarations can be (the ingest refuses older ones): outbreak-area
+    #: changes superseded before that are pruned from the mirror.
+    retention_ms: int = 60 * 86_400_000
+    wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)
     registry: dict[str, CheckpointInfo] = field(default_factory=dict)
     outbreak: OutbreakAreaHistory = field(default_factory=OutbreakAreaHistory)
     ward_names: dict[str, str] = field(default_factory=dict)
@@ -170,7 +174,8 @@ class ReadModels:
         if change is None:
             return
         self.outbreak = self.outbreak.apply(OutbreakAreaChange(
-            to_ms(change.effective_from), frozenset(change.areas)))
+            to_ms(change.effective_from), frozenset(change.areas))).prune(
+            self.wall_ms() - self.retention_ms)
 
 
 @dataclass(frozen=True)
@@ -244,7 +249,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     )
     redis = Redis.from_url(settings.redis_url)
     alert_view = AlertView(redis, retention_s=settings.retention_days * 86_400)
-    models = ReadModels(partitions=settings.partitions)
+    models = ReadModels(partitions=settings.partitions,
+                        retention_ms=settings.retention_days * 86_400_000)
     specs = {s.name: s.partitions for s in topic_specs(
         partitions=settings.partitions, retention_days=settings.retention_days)}
     mirrors = [TopicMirror(settings.kafka_bootstrap, CHECKPOINTS, specs[CHECKPOINTS],
