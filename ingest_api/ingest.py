@@ -26,7 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from ingest_api.errors import StoreUnavailableError
 from ingest_api.metrics import ApiMetrics
 from ingest_api.publisher import KafkaPublisher, Message
-from ingest_api.store import CheckpointStore, SeenStore
+from ingest_api.store import SeenStore
 from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.schemas import DeclarationEvent, DeclarationIn
 from vhc_common.topics import DECLARATIONS
@@ -65,7 +65,6 @@ class IngestService:
         *,
         publisher: KafkaPublisher,
         seen: SeenStore,
-        checkpoints: CheckpointStore,
         pseudonymiser: Pseudonymiser,
         metrics: ApiMetrics,
         max_future_skew_s: float,
@@ -75,7 +74,6 @@ class IngestService:
     ) -> None:
         self._publisher = publisher
         self._seen = seen
-        self._checkpoints = checkpoints
         self._pseudonymiser = pseudonymiser
         self._metrics = metrics
         self._max_skew = timedelta(seconds=max_future_skew_s)

@@ -14,29 +14,29 @@ interpreted as markup.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from detectors.underuse import CheckpointDay, under_used
+from detectors.underuse import under_used
 from ingest_api.errors import StoreUnavailableError
 from ingest_api.naming import NamingService
 from ingest_api.printing import unicode_pdf
-from ingest_api.store import CheckpointStore
-from vhc_common import redis_keys
+from ingest_api.store import CheckpointStore, StatsStore, checkpoint_days
 from vhc_common.alert_view import AlertView
 from vhc_common.schemas import CheckpointEvent, NamingVerdict
+from vhc_common.timebase import LOCAL_OFFSET
 from vhc_common.wards import WardInfo
 
 __all__ = ["Inspection", "build", "render_html", "render_pdf"]
 
-LOCAL = timedelta(hours=7)
+LOCAL = LOCAL_OFFSET
 PER_DECLARATION = {"symptomatic_declaration", "fever", "close_contact",
                    "travel_from_outbreak_area"}
 ALERT_SCAN_MAX = 50_000
@@ -115,23 +115,16 @@ def _row(alert: dict[str, Any]) -> AlertRow:
 
 
 async def build(*, ward: WardInfo, day: date, checkpoints: CheckpointStore,
-                naming: NamingService, alerts: AlertView, redis: Redis,
+                naming: NamingService, alerts: AlertView, stats: StatsStore,
                 under_use_ratio: float = 0.25) -> Inspection:
     report = Inspection(ward=ward, day=day, generated_at=datetime.now(UTC))
     day_end_utc = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1) - LOCAL
     registry = [cp for cp in await checkpoints.all(ward_code=ward.code)
                 if cp.created_at < day_end_utc]
     ids = {cp.checkpoint_id for cp in registry}
-    try:
-        raw = cast(dict[Any, Any], await redis.hgetall(redis_keys.daily_totals(
-            day.isoformat())))
-    except RedisError as exc:
-        raise StoreUnavailableError(f"redis: {exc}") from exc
-    totals = {redis_keys.as_text(k): int(v) for k, v in raw.items()}
-    usage = {u.checkpoint_id: u for u in under_used(
-        [CheckpointDay(cp.checkpoint_id, cp.ward_code, cp.kind.value,
-                       totals.get(cp.checkpoint_id, 0)) for cp in registry],
-        ratio=under_use_ratio)}
+    totals = await stats.daily_totals(day)
+    usage = {u.checkpoint_id: u for u in under_used(checkpoint_days(registry, totals),
+                                                    ratio=under_use_ratio)}
     names = await naming.names()
     for cp in registry:
         report.checkpoints.append(_checkpoint_row(cp, naming, names, totals, registry,
@@ -143,10 +136,9 @@ async def build(*, ward: WardInfo, day: date, checkpoints: CheckpointStore,
 def _checkpoint_row(cp: CheckpointEvent, naming: NamingService, names: dict[str, str],
                     totals: dict[str, int], registry: list[CheckpointEvent],
                     usage: dict[str, Any]) -> CheckpointRow:
-    peers = sorted(totals.get(p.checkpoint_id, 0) for p in registry
-                   if p.kind == cp.kind and p.checkpoint_id != cp.checkpoint_id)
-    median = (peers[len(peers) // 2] if len(peers) % 2 else
-              (peers[len(peers) // 2 - 1] + peers[len(peers) // 2]) / 2) if peers else None
+    peers = [totals.get(p.checkpoint_id, 0) for p in registry
+             if p.kind == cp.kind and p.checkpoint_id != cp.checkpoint_id]
+    median = statistics.median(peers) if peers else None
     return CheckpointRow(
         checkpoint_id=cp.checkpoint_id, name=cp.name, kind=cp.kind.value,
         address=cp.address, registered=(cp.created_at + LOCAL).strftime("%d/%m/%Y"),

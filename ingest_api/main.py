@@ -88,7 +88,6 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
             # A claim outlives the whole publish path (send, acknowledgement, confirm).
             seen=SeenStore(redis, retention_s=settings.retention_days * 86_400,
                            pending_ttl_s=max(30, int(4 * settings.publish_timeout_s) + 10)),
-            checkpoints=checkpoint_store,
             pseudonymiser=pseudonymiser,
             metrics=metrics,
             max_future_skew_s=settings.max_future_skew_s,
@@ -288,7 +287,7 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
         await services.feed.start()
         services.metrics.sse_clients.set_function(lambda: services.feed.open_streams)
         gauges = asyncio.create_task(surveillance.run(
-            metrics=services.metrics, redis=services.redis, checkpoints=services.checkpoints,
+            metrics=services.metrics, stats=services.stats, checkpoints=services.checkpoints,
             alerts=services.alerts, interval_s=settings.surveillance_refresh_s))
         try:
             yield

@@ -6,19 +6,21 @@ errors to ``StoreUnavailableError``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from detectors.counts import HourBucket
+from detectors.underuse import CheckpointDay
 from ingest_api.errors import StoreUnavailableError
 from vhc_common import redis_keys
 from vhc_common.redis_keys import as_text
 from vhc_common.schemas import CheckpointEvent
 
-__all__ = ["CheckpointStore", "SeenStore", "StatsStore"]
+__all__ = ["CheckpointStore", "SeenStore", "StatsStore", "checkpoint_days"]
 
 
 
@@ -213,6 +215,25 @@ class StatsStore:
                    for h, raw in zip(hours, raws[1:], strict=True) if raw is not None]
         return last, buckets
 
+    async def daily_totals(self, day: date) -> dict[str, int]:
+        """Declarations per checkpoint on a local (UTC+7) date."""
+        try:
+            raw = cast(dict[Any, Any], await self._redis.hgetall(
+                redis_keys.daily_totals(day.isoformat())))
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+        return {as_text(k): int(v) for k, v in raw.items()}
+
+    async def last_seen(self, checkpoint_ids: Sequence[str]) -> list[int | None]:
+        """Newest ``scanned_at`` (ms) of each checkpoint, ``None`` if none yet."""
+        if not checkpoint_ids:
+            return []
+        try:
+            raws = await self._redis.mget([redis_keys.stats_last(i) for i in checkpoint_ids])
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+        return [None if r is None else int(r) for r in raws]
+
     async def ping(self) -> bool:
         try:
             return bool(await self._redis.ping())
@@ -228,3 +249,10 @@ class StatsStore:
 
 def _bytes(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else value
+
+
+def checkpoint_days(registry: Sequence[CheckpointEvent],
+                    totals: Mapping[str, int]) -> list[CheckpointDay]:
+    """The registry with a day's totals, as ``detectors.underuse`` takes them."""
+    return [CheckpointDay(cp.checkpoint_id, cp.ward_code, cp.kind.value,
+                          totals.get(cp.checkpoint_id, 0)) for cp in registry]

@@ -14,17 +14,15 @@ import logging
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from detectors.underuse import CheckpointDay, under_used
+from detectors.underuse import under_used
 from ingest_api.errors import IngestApiError
 from ingest_api.metrics import ApiMetrics
-from ingest_api.store import CheckpointStore
-from vhc_common import redis_keys
+from ingest_api.store import CheckpointStore, StatsStore, checkpoint_days
 from vhc_common.alert_view import AlertView
+from vhc_common.timebase import LOCAL_OFFSET
 
 __all__ = ["refresh", "run"]
 
@@ -32,24 +30,18 @@ log = logging.getLogger(__name__)
 
 REFRESH_S = 30.0
 ALERT_SCAN_MAX = 10_000
-LOCAL = timedelta(hours=7)
 STATES = ("registered", "active", "silent", "under_used", "misnamed")
 SEVERITIES = ("info", "warning", "critical")
 
 
-async def refresh(*, metrics: ApiMetrics, redis: Redis, checkpoints: CheckpointStore,
+async def refresh(*, metrics: ApiMetrics, stats: StatsStore, checkpoints: CheckpointStore,
                   alerts: AlertView, now: datetime | None = None) -> None:
     now = now or datetime.now(UTC)
     registry = await checkpoints.all()
-    ids = [cp.checkpoint_id for cp in registry]
-    lasts = cast(list[Any], await redis.mget([redis_keys.stats_last(i) for i in ids])) \
-        if ids else []
-    yesterday = ((now + LOCAL).date() - timedelta(days=1)).isoformat()
-    raw = cast(dict[Any, Any], await redis.hgetall(redis_keys.daily_totals(yesterday)))
-    totals = {redis_keys.as_text(k): int(v) for k, v in raw.items()}
-    flagged = {u.checkpoint_id for u in under_used(
-        [CheckpointDay(cp.checkpoint_id, cp.ward_code, cp.kind.value,
-                       totals.get(cp.checkpoint_id, 0)) for cp in registry])}
+    lasts = await stats.last_seen([cp.checkpoint_id for cp in registry])
+    yesterday = (now + LOCAL_OFFSET).date() - timedelta(days=1)
+    totals = await stats.daily_totals(yesterday)
+    flagged = {u.checkpoint_id for u in under_used(checkpoint_days(registry, totals))}
 
     silent: set[str] = set()
     open_counts: Counter[tuple[str, str]] = Counter()
@@ -75,7 +67,7 @@ async def refresh(*, metrics: ApiMetrics, redis: Redis, checkpoints: CheckpointS
     for cp, last in zip(registry, lasts, strict=True):
         c = wards.setdefault(cp.ward_code, Counter())
         c["registered"] += 1
-        c["active"] += last is not None and int(last) >= hour_ago_ms
+        c["active"] += last is not None and last >= hour_ago_ms
         c["silent"] += cp.checkpoint_id in silent
         c["under_used"] += cp.checkpoint_id in flagged
         c["misnamed"] += cp.naming is not None and not cp.naming.conforms
@@ -92,12 +84,12 @@ async def refresh(*, metrics: ApiMetrics, redis: Redis, checkpoints: CheckpointS
     metrics.surveillance_refreshed.set(time.time())
 
 
-async def run(*, metrics: ApiMetrics, redis: Redis, checkpoints: CheckpointStore,
+async def run(*, metrics: ApiMetrics, stats: StatsStore, checkpoints: CheckpointStore,
               alerts: AlertView, interval_s: float = REFRESH_S) -> None:
     """Refresh for ever; a failed round is logged and counted, the next one tries again."""
     while True:
         try:
-            await refresh(metrics=metrics, redis=redis, checkpoints=checkpoints, alerts=alerts)
+            await refresh(metrics=metrics, stats=stats, checkpoints=checkpoints, alerts=alerts)
         except (RedisError, IngestApiError) as exc:
             metrics.dependency_errors.labels("redis").inc()
             log.warning("surveillance gauges not refreshed: %s", exc)

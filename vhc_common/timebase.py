@@ -13,6 +13,7 @@ __all__ = [
     "DAY_H",
     "DAY_MS",
     "HOUR_MS",
+    "LOCAL_OFFSET",
     "LOCAL_UTC_OFFSET_MIN",
     "MINUTE_MS",
     "WEEK_H",
@@ -32,6 +33,8 @@ DAY_H = 24
 WEEK_H = 168
 #: Vietnam (Indochina Time), UTC+7 all year.
 LOCAL_UTC_OFFSET_MIN = 7 * 60
+#: The same, as a timedelta (local dates: ``(utc_datetime + LOCAL_OFFSET).date()``).
+LOCAL_OFFSET = timedelta(minutes=LOCAL_UTC_OFFSET_MIN)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)

@@ -5,24 +5,22 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
-from redis.exceptions import RedisError
 
 from detectors.counts import hours_overlapping, window_counts
-from detectors.underuse import CheckpointDay, under_used
+from detectors.underuse import under_used
 from ingest_api.deps import ServicesDep, Staff
-from ingest_api.errors import StoreUnavailableError
 from ingest_api.models import WindowStats
 from ingest_api.routes.stats import WINDOWS_MS, vars_of
-from vhc_common import redis_keys
+from ingest_api.store import checkpoint_days
 from vhc_common.schemas import NamingVerdict
+from vhc_common.timebase import LOCAL_OFFSET
 
 router = APIRouter(prefix="/v1/overview", tags=["stats"])
 
-LOCAL = timedelta(hours=7)
 MAX_CHECKPOINTS = 2_000
 
 
@@ -73,16 +71,9 @@ async def overview(
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     hours = hours_overlapping(end_ms=now_ms, window_ms=max(WINDOWS_MS.values()))
-    yesterday = ((now + LOCAL).date() - timedelta(days=1)).isoformat()
-    try:
-        raw = cast(dict[Any, Any], await services.redis.hgetall(
-            redis_keys.daily_totals(yesterday)))
-    except RedisError as exc:
-        raise StoreUnavailableError(f"redis: {exc}") from exc
-    totals = {redis_keys.as_text(k): int(v) for k, v in raw.items()}
-    flagged = {u.checkpoint_id for u in under_used(
-        [CheckpointDay(cp.checkpoint_id, cp.ward_code, cp.kind.value,
-                       totals.get(cp.checkpoint_id, 0)) for cp in registry])}
+    yesterday = (now + LOCAL_OFFSET).date() - timedelta(days=1)
+    totals = await services.stats.daily_totals(yesterday)
+    flagged = {u.checkpoint_id for u in under_used(checkpoint_days(registry, totals))}
     semaphore = asyncio.Semaphore(16)
 
     async def live(checkpoint_id: str) -> tuple[int | None, Any]:
@@ -107,7 +98,7 @@ async def overview(
                                            checkpoint_id=cp.checkpoint_id, others=names),
             under_used=cp.checkpoint_id in flagged,
             declarations_yesterday=totals.get(cp.checkpoint_id, 0)))
-    return Overview(as_of=now, under_use_day=yesterday, checkpoints=rows,
+    return Overview(as_of=now, under_use_day=yesterday.isoformat(), checkpoints=rows,
                     wards=_wards(rows), truncated=truncated)
 
 

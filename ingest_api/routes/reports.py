@@ -9,18 +9,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
-from redis.exceptions import RedisError
 
-from detectors.underuse import CheckpointDay, under_used
+from detectors.underuse import under_used
 from ingest_api import inspection
 from ingest_api.deps import ServicesDep, Staff
-from ingest_api.errors import StoreUnavailableError
-from vhc_common import redis_keys
+from ingest_api.store import checkpoint_days
+from vhc_common.timebase import LOCAL_OFFSET
 from vhc_common.wards import UnknownWardError, lookup_ward
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
-LOCAL = timedelta(hours=7)
+LOCAL = LOCAL_OFFSET
 
 
 class UnderUsedItem(BaseModel):
@@ -51,25 +50,10 @@ async def under_used_checkpoints(
 ) -> UnderUsedReport:
     """Checkpoints with far fewer declarations than peers of the same kind in their ward."""
     day = day or (datetime.now(UTC) + LOCAL).date() - timedelta(days=1)
-    registry = []
-    cursor = None
-    while True:
-        page = await services.checkpoints.page(after=cursor, limit=500)
-        registry += page
-        if len(page) < 500:
-            break
-        cursor = page[-1].checkpoint_id
-    try:
-        raw = await services.redis.hgetall(redis_keys.daily_totals(day.isoformat()))
-    except RedisError as exc:
-        raise StoreUnavailableError(f"redis: {exc}") from exc
-    totals = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+    registry = await services.checkpoints.all(ward_code=ward_code)
+    totals = await services.stats.daily_totals(day)
     by_id = {cp.checkpoint_id: cp for cp in registry}
-    found = under_used(
-        [CheckpointDay(cp.checkpoint_id, cp.ward_code, cp.kind.value,
-                       totals.get(cp.checkpoint_id, 0))
-         for cp in registry if ward_code is None or cp.ward_code == ward_code],
-        ratio=ratio)
+    found = under_used(checkpoint_days(registry, totals), ratio=ratio)
     return UnderUsedReport(date=day, ratio=ratio, items=[
         UnderUsedItem(checkpoint_id=u.checkpoint_id, name=by_id[u.checkpoint_id].name,
                       ward_code=u.ward_code, ward_name=by_id[u.checkpoint_id].ward_name,
@@ -101,7 +85,7 @@ async def inspection_report(
     day = day or (datetime.now(UTC) + LOCAL).date()
     report = await inspection.build(ward=ward, day=day, checkpoints=services.checkpoints,
                                     naming=services.naming, alerts=services.alerts,
-                                    redis=services.redis)
+                                    stats=services.stats)
     pdf = format_ == "pdf" or (format_ is None and accept is not None
                                and "application/pdf" in accept)
     name = f"inspection-{ward_code}-{day.isoformat()}"

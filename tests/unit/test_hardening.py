@@ -129,7 +129,6 @@ async def test_a_failed_release_neither_skips_the_confirm_nor_fails_the_acknowle
             return [None, BrokerUnavailableError("no ack")]
 
     service = IngestService(publisher=Publisher(), seen=Seen(),  # type: ignore[arg-type]
-                            checkpoints=None,  # type: ignore[arg-type]
                             pseudonymiser=Pseudonymiser(b"k" * 32), metrics=ApiMetrics(),
                             max_future_skew_s=120, retention_days=21)
     ids = [str(uuid4()), str(uuid4())]

@@ -15,7 +15,7 @@ from ingest_api.metrics import ApiMetrics
 from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.schemas import Contact, DeclarationEvent, DeclarationIn, Symptom
 
-SERVICE = IngestService(publisher=None, seen=None, checkpoints=None,  # type: ignore[arg-type]
+SERVICE = IngestService(publisher=None, seen=None,  # type: ignore[arg-type]
                         pseudonymiser=Pseudonymiser(b"k" * 32), metrics=ApiMetrics(),
                         max_future_skew_s=120, retention_days=21)
 
