@@ -26,9 +26,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks.services import broker_and_redis
 from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, free_port, log_tail
-from vhc_common.kafka_admin import ensure_topics
-from vhc_common.topics import topic_specs
 
 KEY, TOKEN = "bench-ingest-key-0123456789", "bench-staff-token-0123456789"
 SECRET = "bench-pseudonym-secret-0123456789"
@@ -78,13 +77,14 @@ def bare_producer(bootstrap: str, messages: int) -> dict[str, Any]:
 
 
 def measure(root: Path, seconds: float) -> dict[str, Any]:
-    kafka = KafkaBroker.on_free_ports("kafka", root)
-    cache = RedisServer.on_free_port("redis", root)
+    with broker_and_redis(root) as (kafka, cache):
+        return _measure(kafka, cache, root, seconds)
+
+
+def _measure(kafka: KafkaBroker, cache: RedisServer, root: Path,
+             seconds: float) -> dict[str, Any]:
     procs: list[ManagedProcess] = []
-    kafka.start()
-    cache.start()
     try:
-        ensure_topics(kafka.bootstrap, topic_specs(partitions=4, retention_days=21))
         api_port, noop_port = free_port(), free_port()
         env = {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap, "VHC_REDIS_URL": cache.url,
                "VHC_INGEST_KEYS": KEY, "VHC_STAFF_TOKENS": TOKEN, "VHC_PSEUDONYM_SECRET": SECRET,
@@ -122,8 +122,6 @@ def measure(root: Path, seconds: float) -> dict[str, Any]:
     finally:
         for p in procs:
             p.stop()
-        cache.stop()
-        kafka.stop()
 
 
 def measure_in_tmp(seconds: float) -> dict[str, Any]:

@@ -35,10 +35,10 @@ from pathlib import Path
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, log_tail
+from benchmarks.services import broker_and_redis
+from deploy.localsvc import ManagedProcess, log_tail
 from vhc_common import redis_keys
-from vhc_common.kafka_admin import ensure_topics
-from vhc_common.topics import DECLARATIONS, topic_specs
+from vhc_common.topics import DECLARATIONS
 
 PARTITIONS = 4
 
@@ -152,12 +152,7 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False) -> dic
     workers against one), each from a fresh consumer group."""
     with tempfile.TemporaryDirectory(prefix="vhc-bench-") as tmp:
         root = Path(tmp)
-        kafka = KafkaBroker.on_free_ports("kafka", root)
-        cache = RedisServer.on_free_port("redis", root)
-        kafka.start()
-        cache.start()
-        try:
-            ensure_topics(kafka.bootstrap, topic_specs(partitions=PARTITIONS, retention_days=21))
+        with broker_and_redis(root, partitions=PARTITIONS) as (kafka, cache):
             print(f"producing {records} declarations over {checkpoints} checkpoints",
                   file=sys.stderr, flush=True)
             asyncio.run(produce(kafka.bootstrap, make_records(records, checkpoints)))
@@ -174,9 +169,6 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False) -> dic
                                                  cache.url, records, root / "two.log",
                                                  workers=2)
             return out
-        finally:
-            cache.stop()
-            kafka.stop()
 
 
 def main() -> int:
