@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from detectors.naming import DEFAULT_RULE, NamingError, NamingRule
+from ingest_api.access import CredentialEntry, parse_ingest_key, parse_staff_token
 
 __all__ = ["ApiSettings", "qr_seed"]
 
@@ -30,8 +32,10 @@ class ApiSettings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     kafka_bootstrap: str = Field(min_length=3)
     redis_url: str = Field(pattern=r"^rediss?://")
-    ingest_keys: CommaList = Field(description="API keys of front ends, comma-separated")
-    staff_tokens: CommaList = Field(description="bearer tokens of staff, comma-separated")
+    ingest_keys: CommaList = Field(description="API keys of front ends, comma-separated; "
+                                   "each KEY or KEY:AREA")
+    staff_tokens: CommaList = Field(description="bearer tokens of staff, comma-separated; "
+                                    "each TOKEN or TOKEN:ROLE:AREA")
     pseudonym_secret: SecretStr = Field(description="HMAC key for personal identifiers")
     partitions: int = Field(default=4, ge=1, le=256)
     retention_days: int = Field(default=21, ge=1, le=60)
@@ -99,10 +103,27 @@ class ApiSettings(BaseSettings):
             raise ValueError("expected a comma-separated string")
         if not items:
             raise ValueError("at least one credential is required")
-        short = [i for i, v in enumerate(items) if len(v) < 16]
-        if short:
-            raise ValueError(f"credentials must be at least 16 characters (items {short})")
         return items
+
+    @field_validator("ingest_keys")
+    @classmethod
+    def _ingest_entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _parse_all(value, parse_ingest_key)
+        return value
+
+    @field_validator("staff_tokens")
+    @classmethod
+    def _staff_entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _parse_all(value, parse_staff_token)
+        return value
+
+    @property
+    def ingest_entries(self) -> list[CredentialEntry]:
+        return _parse_all(self.ingest_keys, parse_ingest_key)
+
+    @property
+    def staff_entries(self) -> list[CredentialEntry]:
+        return _parse_all(self.staff_tokens, parse_staff_token)
 
     @model_validator(mode="after")
     def _lookback_within_retention(self) -> ApiSettings:
@@ -125,8 +146,27 @@ class ApiSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _credentials_not_shared(self) -> ApiSettings:
-        shared = set(self.ingest_keys) & set(self.staff_tokens)
+        shared = ({e.secret for e in self.ingest_entries}
+                  & {e.secret for e in self.staff_entries})
         if shared:
             raise ValueError(f"{len(shared)} credential(s) are both an ingest key and a staff "
                              "token: give each role its own")
         return self
+
+
+def _parse_all(items: tuple[str, ...],
+               parse: Callable[[str], CredentialEntry]) -> list[CredentialEntry]:
+    """Every entry parsed; errors name the item's position, never its text (a secret)."""
+    out: list[CredentialEntry] = []
+    problems: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            out.append(parse(item))
+        except ValueError as exc:
+            problems.append(f"item {index}: {exc}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    secrets = [e.secret for e in out]
+    if len(set(secrets)) != len(secrets):
+        raise ValueError("the same credential is listed twice")
+    return out

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Query, Request, status
 from redis.asyncio import Redis
 
+from ingest_api.access import Principal, Role
 from ingest_api.audit import AuditLog
 from ingest_api.config import ApiSettings
 from ingest_api.exposure import ExposureService
@@ -23,7 +24,19 @@ from vhc_common.alert_view import AlertView
 from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.qr import QrSigner
 
-__all__ = ["FrontEnd", "Services", "ServicesDep", "Staff", "StaffStream", "refusal"]
+__all__ = [
+    "Admin",
+    "CaseOfficer",
+    "FrontEnd",
+    "Responder",
+    "Services",
+    "ServicesDep",
+    "Staff",
+    "StaffStream",
+    "forbidden",
+    "refusal",
+    "require_ward",
+]
 
 
 @dataclass
@@ -69,13 +82,13 @@ async def front_end(
     request: Request,
     services: ServicesDep,
     x_api_key: Annotated[str | None, Header(description="front-end API key")] = None,
-) -> str:
+) -> Principal:
     who = services.ingest_keys.check(x_api_key)
     if who is None:
         _refused(services, request)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid X-API-Key",
                             headers={"WWW-Authenticate": "ApiKey"})
-    _limit(services, "key:" + who)
+    _limit(services, "key:" + who.label)
     return who
 
 
@@ -105,22 +118,46 @@ def _refused(services: Services, request: Request) -> None:
         raise limited
 
 
-def _staff(services: Services, request: Request, token: str | None) -> str:
+def _staff(services: Services, request: Request, token: str | None) -> Principal:
     who = services.staff_tokens.check(token)
     if who is None:
         _refused(services, request)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
-    _limit(services, "staff:" + who)
+    _limit(services, "staff:" + who.label)
     return who
+
+
+def forbidden(services: Services, detail: str) -> HTTPException:
+    """A 403 for a valid credential that may not do this (counted)."""
+    services.metrics.rejected.labels("forbidden").inc()
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail)
+
+
+def require_ward(services: Services, who: Principal, ward_code: str | None) -> None:
+    """403 unless ``ward_code`` lies in the caller's area."""
+    if not who.area.covers_ward(ward_code):
+        raise forbidden(services, f"outside this credential's area ({who.area})")
 
 
 async def staff(
     request: Request,
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="Bearer <staff token>")] = None,
-) -> str:
+) -> Principal:
     return _staff(services, request, _bearer(authorization))
+
+
+def _role(role: Role) -> object:
+    async def check(request: Request, services: ServicesDep,
+                    authorization: Annotated[str | None, Header(
+                        description="Bearer <staff token>")] = None) -> Principal:
+        who = _staff(services, request, _bearer(authorization))
+        if not who.may(role):
+            raise forbidden(services, f"needs the {role.label} role (this token is "
+                                      f"{who.role.label})")
+        return who
+    return Depends(check)
 
 
 async def staff_stream(
@@ -129,10 +166,14 @@ async def staff_stream(
     authorization: Annotated[str | None, Header(description="Bearer <staff token>")] = None,
     access_token: Annotated[str | None, Query(description="for EventSource, which cannot "
                                                            "send headers")] = None,
-) -> str:
+) -> Principal:
     return _staff(services, request, _bearer(authorization) or access_token)
 
 
-FrontEnd = Annotated[str, Depends(front_end)]
-Staff = Annotated[str, Depends(staff)]
-StaffStream = Annotated[str, Depends(staff_stream)]
+FrontEnd = Annotated[Principal, Depends(front_end)]
+#: Any staff token (viewer and up).
+Staff = Annotated[Principal, Depends(staff)]
+StaffStream = Annotated[Principal, Depends(staff_stream)]
+Responder = Annotated[Principal, _role(Role.RESPONDER)]
+CaseOfficer = Annotated[Principal, _role(Role.CASE_OFFICER)]
+Admin = Annotated[Principal, _role(Role.ADMIN)]

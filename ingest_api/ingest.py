@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
+from ingest_api.access import EVERYWHERE, Area
 from ingest_api.errors import StoreUnavailableError
 from ingest_api.metrics import ApiMetrics
 from ingest_api.publisher import KafkaPublisher, Message
@@ -33,7 +34,7 @@ from vhc_common.topics import DECLARATIONS
 
 __all__ = ["FieldError", "IngestService", "ItemOutcome"]
 
-Status = Literal["accepted", "duplicate", "invalid", "unavailable", "in_progress"]
+Status = Literal["accepted", "duplicate", "invalid", "forbidden", "unavailable", "in_progress"]
 
 _DECLARATION = TypeAdapter(DeclarationIn)
 
@@ -81,7 +82,10 @@ class IngestService:
         self._registry_synced = registry_synced
         self._clock = clock
 
-    async def submit(self, raw_items: Sequence[Any]) -> list[ItemOutcome]:
+    async def submit(self, raw_items: Sequence[Any], *,
+                     area: Area = EVERYWHERE) -> list[ItemOutcome]:
+        """Each item's outcome; a checkpoint outside ``area`` (the front-end key's scope)
+        is ``forbidden``."""
         now = self._clock()
         outcomes: list[ItemOutcome] = []
         parsed: dict[int, DeclarationIn] = {}
@@ -96,7 +100,7 @@ class IngestService:
                                         str(item.declaration_id), errors))
             if not errors:
                 parsed[index] = item
-        await self._publish(parsed, outcomes, received_at=now)
+        await self._publish(parsed, outcomes, received_at=now, area=area)
         for outcome in outcomes:
             self._metrics.declarations.labels(outcome.status).inc()
         return outcomes
@@ -113,7 +117,7 @@ class IngestService:
         return []
 
     async def _publish(self, parsed: dict[int, DeclarationIn], outcomes: list[ItemOutcome],
-                       *, received_at: datetime) -> None:
+                       *, received_at: datetime, area: Area) -> None:
         # The same id twice in one batch: the first one wins, later ones are duplicates.
         first: dict[str, int] = {}
         repeats: dict[int, int] = {}
@@ -127,7 +131,7 @@ class IngestService:
         # Registered and not seen: one script answers both, for every item at once.
         owner = uuid.uuid4().hex  # this request: only it may release its claims
         claims = await self._seen.claim_registered(
-            [(did, parsed[first[did]].checkpoint_id) for did in ids], owner=owner)
+            [(did, parsed[first[did]].checkpoint_id) for did in ids], owner=owner, area=area)
         synced = self._registry_synced()
         to_send: list[tuple[int, DeclarationIn]] = []
         for did, claim in zip(ids, claims, strict=True):
@@ -142,6 +146,10 @@ class IngestService:
                     f"checkpoint {parsed[index].checkpoint_id!r} is not registered",
                     "unknown_checkpoint",
                 )])
+            elif claim == "forbidden":
+                outcomes[index] = ItemOutcome("forbidden", did, [FieldError(
+                    ("checkpoint_id",), "the checkpoint lies outside this key's area",
+                    "forbidden")])
             elif claim == "done":
                 outcomes[index].status = "duplicate"
             elif claim == "pending":

@@ -46,6 +46,7 @@ from ingest_api.routes import (
     console,
     declarations,
     health,
+    me,
     outbreak_areas,
     overview,
     printing,
@@ -96,8 +97,8 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
         ),
         checkpoints=checkpoint_store,
         stats=StatsStore(redis),
-        ingest_keys=CredentialSet(settings.ingest_keys, key=credential_key),
-        staff_tokens=CredentialSet(settings.staff_tokens, key=credential_key),
+        ingest_keys=CredentialSet(settings.ingest_entries, key=credential_key),
+        staff_tokens=CredentialSet(settings.staff_entries, key=credential_key),
         limiter=RateLimiter(rate_per_s=settings.rate_limit_per_s,
                             burst=settings.rate_limit_burst),
         unauthenticated=RateLimiter(rate_per_s=settings.unauthenticated_rate_per_s,
@@ -310,7 +311,7 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
     )
     for router in (declarations.router, checkpoints.router, stats.router, alert_routes.router,
                    outbreak_areas.router, cases.router, reports.router, printing.router,
-                   overview.router, health.router, console.router):
+                   overview.router, me.router, health.router, console.router):
         app.include_router(router)
 
     def unavailable(what: str, dependency: str

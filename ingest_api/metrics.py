@@ -48,7 +48,8 @@ class ApiMetrics:
         )
         self.rejected = Counter(
             "vhc_api_rejected_total",
-            "Requests refused before routing, by reason (unauthorized, rate_limited, too_large).",
+            "Requests refused, by reason (unauthorized, forbidden, rate_limited, too_large, "
+            "too_many_streams).",
             ["reason"],
             registry=self.registry,
         )
@@ -108,9 +109,11 @@ class ApiMetrics:
     def _initialise(self) -> None:
         """Known label values start at 0, so dashboards and rate() see them before the
         first event (an absent series is not a zero)."""
-        for outcome in ("accepted", "duplicate", "invalid", "unavailable", "in_progress"):
+        for outcome in ("accepted", "duplicate", "invalid", "forbidden", "unavailable",
+                        "in_progress"):
             self.declarations.labels(outcome)
-        for reason in ("unauthorized", "rate_limited", "too_large", "too_many_streams"):
+        for reason in ("unauthorized", "forbidden", "rate_limited", "too_large",
+                       "too_many_streams"):
             self.rejected.labels(reason)
         for topic in (DECLARATIONS, CHECKPOINTS, ALERTS, ALERT_STATUS, AUDIT, CASES,
                       OUTBREAK_AREAS):

@@ -51,7 +51,8 @@ class BatchIn(BaseModel):
 class BatchItemOut(BaseModel):
     index: int
     declaration_id: str | None
-    status: Literal["accepted", "duplicate", "invalid", "unavailable", "in_progress"]
+    status: Literal["accepted", "duplicate", "invalid", "forbidden", "unavailable",
+                    "in_progress"]
     errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -60,6 +61,7 @@ class BatchOut(BaseModel):
     accepted: int
     duplicate: int
     invalid: int
+    forbidden: int = Field(0, description="checkpoints outside the key's area (v1.1)")
     unavailable: int
 
 
@@ -155,4 +157,8 @@ class CaseOut(BaseModel):
     case_id: str
     confirmed_at: datetime
     visits: int = Field(description="check-ins of the case found in the look-back")
-    alerts: list[AlertOut]
+    exposed: int = Field(description="distinct other people at those check-ins, summed over "
+                                     "visits")
+    alert_ids: list[str] = Field(description="the exposure alerts raised, one per visit; "
+                                             "where the person was is in the alerts, which "
+                                             "each staff token sees only in its area")

@@ -1,9 +1,10 @@
 """Credentials and per-credential rate limits.
 
-Front ends send ``X-API-Key``; staff send ``Authorization: Bearer <token>``. Credentials
-from the environment are unrestricted (every checkpoint, area and role). Comparisons are
-constant-time. Each credential has a token bucket (``rate_limit_per_s`` refill,
-``rate_limit_burst`` capacity); an empty bucket answers 429 with ``Retry-After``.
+Front ends send ``X-API-Key``; staff send ``Authorization: Bearer <token>``. A credential
+carries a role and an area (``ingest_api.access``); a plain entry is unrestricted. Secrets
+are held only as keyed hashes and compared in constant time. Each credential has a token
+bucket (``rate_limit_per_s`` refill, ``rate_limit_burst`` capacity); an empty bucket
+answers 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ingest_api.access import EVERYWHERE, CredentialEntry, Principal, Role
+
 __all__ = ["CredentialSet", "RateLimiter"]
 
 
@@ -24,11 +27,16 @@ class CredentialSet:
     histories, is a second keyed hash: it cannot be computed, or checked against a
     guess, without the server key (plain hash prefixes could)."""
 
-    def __init__(self, secrets: Iterable[str], *, key: bytes) -> None:
+    def __init__(self, entries: Iterable[CredentialEntry | str], *, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError(f"the credential hashing key must be >= 16 bytes, got {len(key)}")
         self._key = key
-        self._known = [(self._digest(s), self._label(s)) for s in secrets]
+        self._known: list[tuple[bytes, Principal]] = []
+        for entry in entries:
+            if isinstance(entry, str):  # a plain secret: unrestricted
+                entry = CredentialEntry(entry, Role.ADMIN, EVERYWHERE)
+            self._known.append((self._digest(entry.secret),
+                                Principal(self._label(entry.secret), entry.role, entry.area)))
 
     def _digest(self, secret: str) -> bytes:
         return hmac.new(self._key, b"credential|" + secret.encode(), hashlib.sha256).digest()
@@ -41,15 +49,16 @@ class CredentialSet:
         """A key for credential hashing from another server secret (domain-separated)."""
         return hmac.new(secret, b"vhc-watch credential hashing v1", hashlib.sha256).digest()
 
-    def check(self, presented: str | None) -> str | None:
-        """A short, non-secret label of the matching credential, or ``None``."""
+    def check(self, presented: str | None) -> Principal | None:
+        """The matching credential's principal (a short, non-secret label, its role and
+        area), or ``None``."""
         if not presented:
             return None
         digest = self._digest(presented)
         found = None
-        for known, label in self._known:  # no early exit: timing does not tell which matched
+        for known, principal in self._known:  # no early exit: timing does not tell which
             if hmac.compare_digest(digest, known):
-                found = label
+                found = principal
         return found
 
 

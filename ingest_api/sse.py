@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -173,10 +173,13 @@ class AlertFeed:
             except asyncio.QueueFull:
                 sub.overflowed = True  # its stream ends; the client resumes by id
 
-    async def events(self, who: str, start: str, *, keepalive_s: float) -> AsyncIterator[str]:
+    async def events(self, who: str, start: str, *, keepalive_s: float,
+                     visible: Callable[[dict[str, Any]], bool] | None = None,
+                     ) -> AsyncIterator[str]:
         """The SSE body of one stream: missed entries after ``start`` (``$``: none), then
-        the live fan-out; comments as keep-alives. (Subscribed when the body starts, so a
-        response never sent holds no subscription; ``check`` ran before.)"""
+        the live fan-out; comments as keep-alives. Only alerts ``visible`` accepts are
+        sent (a scoped token's area). (Subscribed when the body starts, so a response
+        never sent holds no subscription; ``check`` ran before.)"""
         sub = self.subscribe(who)
         try:
             yield "retry: 3000\n\n"
@@ -186,7 +189,8 @@ class AlertFeed:
                 try:
                     for entry_id, alert in await self.missed(start):
                         sent = parse_event_id(entry_id) or sent
-                        yield _frame(entry_id, alert)
+                        if visible is None or visible(alert):
+                            yield _frame(entry_id, alert)
                 except RedisError:
                     yield ": store unavailable; reconnect to resume\n\n"
                     return
@@ -200,7 +204,8 @@ class AlertFeed:
                 if parsed is None or parsed <= sent:
                     continue  # sent already from the catch-up read
                 sent = parsed
-                yield _frame(entry_id, alert)
+                if visible is None or visible(alert):
+                    yield _frame(entry_id, alert)
         finally:
             self.unsubscribe(sub)
 

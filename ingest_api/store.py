@@ -15,13 +15,13 @@ from redis.exceptions import RedisError
 
 from detectors.counts import HourBucket
 from detectors.underuse import CheckpointDay
+from ingest_api.access import EVERYWHERE, Area
 from ingest_api.errors import StoreUnavailableError
 from vhc_common import redis_keys
 from vhc_common.redis_keys import as_text
 from vhc_common.schemas import CheckpointEvent
 
-__all__ = ["CheckpointStore", "SeenStore", "StatsStore", "checkpoint_days"]
-
+__all__ = ["CheckpointStore", "Claim", "SeenStore", "StatsStore", "checkpoint_days"]
 
 
 class SeenStore:
@@ -42,25 +42,27 @@ class SeenStore:
         self._pending_ms = pending_ttl_s * 1000
 
     async def claim_registered(
-        self, items: Sequence[tuple[str, str]], *, owner: str,
-    ) -> list[Literal["claimed", "done", "pending", "unknown"]]:
+        self, items: Sequence[tuple[str, str]], *, owner: str, area: Area = EVERYWHERE,
+    ) -> list[Claim]:
         """For each ``(declaration id, checkpoint id)``: ``unknown`` if the checkpoint is
-        not registered (nothing claimed), ``done`` if in Kafka already, ``pending`` if
-        another request holds it, else ``claimed`` for ``owner``. One round trip."""
+        not registered, ``forbidden`` if it lies outside ``area`` (nothing claimed for
+        either), ``done`` if in Kafka already, ``pending`` if another request holds it,
+        else ``claimed`` for ``owner``. One round trip."""
         if not items:
             return []
-        keys = [redis_keys.checkpoint_index(), *(redis_keys.declaration_seen(d) for d, _ in items)]
+        keys = [redis_keys.checkpoint_index(), redis_keys.checkpoint_places(),
+                *(redis_keys.declaration_seen(d) for d, _ in items)]
+        mode = "" if area.code is None else "W" if len(area.code) == 5 else "P"
         try:
             answers = await self._redis.eval(_CLAIM_REGISTERED, len(keys), *keys,
-                                             self._pending_ms, f"pending:{owner}",
-                                             *(c for _, c in items))
+                                             self._pending_ms, f"pending:{owner}", mode,
+                                             area.code or "", *(c for _, c in items))
         except RedisError as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
-        out: list[Literal["claimed", "done", "pending", "unknown"]] = []
+        out: list[Claim] = []
         for a in answers:
             text = a.decode() if isinstance(a, bytes) else a
-            out.append("claimed" if text == "claimed" else "done" if text == "done"
-                       else "unknown" if text == "unknown" else "pending")
+            out.append(cast(Claim, text) if text in _CLAIMS else "pending")
         return out
 
     async def confirm(self, ids: Sequence[str]) -> None:
@@ -85,19 +87,34 @@ class SeenStore:
             raise StoreUnavailableError(f"redis: {exc}") from exc
 
 
-# KEYS: the checkpoint index, then one declaration key per item; ARGV: the pending TTL
-# (ms), the owner's claim value, then each item's checkpoint id. Per item: "unknown",
-# "claimed", "done" or "pending".
+Claim = Literal["claimed", "done", "pending", "unknown", "forbidden"]
+_CLAIMS = frozenset({"claimed", "done", "pending", "unknown", "forbidden"})
+
+# KEYS: the checkpoint index, the checkpoint places hash, then one declaration key per
+# item; ARGV: the pending TTL (ms), the owner's claim value, the area mode ("" everywhere,
+# "W" a ward, "P" a province) and code, then each item's checkpoint id. Per item:
+# "unknown", "forbidden", "claimed", "done" or "pending".
 _CLAIM_REGISTERED = """
 local out = {}
-for i = 2, #KEYS do
-  if not redis.call('ZSCORE', KEYS[1], ARGV[i + 1]) then
-    out[i - 1] = 'unknown'
-  else
+local mode, code = ARGV[3], ARGV[4]
+for i = 3, #KEYS do
+  local cp = ARGV[i + 2]
+  local allowed = true
+  if not redis.call('ZSCORE', KEYS[1], cp) then
+    out[i - 2] = 'unknown'
+    allowed = false
+  elseif mode ~= '' then
+    local place = redis.call('HGET', KEYS[2], cp)
+    if not place then allowed = false
+    elseif mode == 'P' then allowed = string.sub(place, 1, 2) == code
+    else allowed = string.sub(place, 4) == code end
+    if not allowed then out[i - 2] = 'forbidden' end
+  end
+  if allowed then
     local previous = redis.call('SET', KEYS[i], ARGV[2], 'NX', 'PX', ARGV[1], 'GET')
-    if not previous then out[i - 1] = 'claimed'
-    elseif previous == 'done' then out[i - 1] = 'done'
-    else out[i - 1] = 'pending' end
+    if not previous then out[i - 2] = 'claimed'
+    elseif previous == 'done' then out[i - 2] = 'done'
+    else out[i - 2] = 'pending' end
   end
 end
 return out
@@ -132,6 +149,8 @@ class CheckpointStore:
             pipe.set(redis_keys.checkpoint(checkpoint.checkpoint_id),
                      checkpoint.model_dump_json())
             pipe.zadd(redis_keys.checkpoint_index(), {checkpoint.checkpoint_id: 0})
+            pipe.hset(redis_keys.checkpoint_places(), checkpoint.checkpoint_id,
+                      _place(checkpoint))
             await pipe.execute()
         except RedisError as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
@@ -144,7 +163,8 @@ class CheckpointStore:
             pipe = self._redis.pipeline(transaction=False)
             for cp in checkpoints:
                 pipe.set(redis_keys.checkpoint(cp.checkpoint_id), cp.model_dump_json(), nx=True)
-            added = await pipe.execute()
+                pipe.hsetnx(redis_keys.checkpoint_places(), cp.checkpoint_id, _place(cp))
+            added = (await pipe.execute())[::2]
             await self._redis.zadd(redis_keys.checkpoint_index(),
                                    {cp.checkpoint_id: 0 for cp in checkpoints})
         except RedisError as exc:
@@ -245,6 +265,10 @@ class StatsStore:
             return bool(await self._redis.exists(redis_keys.worker_heartbeat()))
         except RedisError:
             return False
+
+
+def _place(checkpoint: CheckpointEvent) -> str:
+    return f"{checkpoint.province_code}:{checkpoint.ward_code}"
 
 
 def _bytes(value: bytes | str) -> bytes:

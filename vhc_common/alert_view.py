@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from vhc_common.redis_keys import as_text
 from vhc_common.schemas import AlertEvent, AlertStatus
 
-__all__ = ["AlertView", "StatusChangeError"]
+__all__ = ["AlertMissingError", "AlertResolvedError", "AlertView", "StatusChangeError"]
 
 PREFIX = "vhc:"
 INDEX = PREFIX + "alerts:index"
@@ -38,6 +38,14 @@ def _key(alert_id: str) -> str:
 
 class StatusChangeError(ValueError):
     """The alert does not exist, or the change is not allowed (resolved is final)."""
+
+
+class AlertMissingError(StatusChangeError):
+    """There is no such alert."""
+
+
+class AlertResolvedError(StatusChangeError):
+    """The alert is resolved already (final)."""
 
 
 class AlertView:
@@ -82,7 +90,7 @@ class AlertView:
         while True:
             raw = await self._redis.get(key)
             if raw is None:
-                raise StatusChangeError(f"no alert {alert_id!r}")
+                raise AlertMissingError(f"no alert {alert_id!r}")
             before = raw.decode() if isinstance(raw, bytes) else raw
             alert = self.next_status(json.loads(before), status, note=note, by=by)
             text = json.dumps(alert, ensure_ascii=False)
@@ -115,7 +123,7 @@ class AlertView:
                     by: str) -> dict[str, Any]:
         """The alert after a change, checked (pure: the caller stores it)."""
         if alert["status"] == AlertStatus.RESOLVED.value:
-            raise StatusChangeError(f"alert {alert['alert_id']!r} is resolved already")
+            raise AlertResolvedError(f"alert {alert['alert_id']!r} is resolved already")
         history = [*alert["history"], {"status": status.value, "note": note, "by": by,
                                         "at": datetime.now(UTC).isoformat()}]
         return alert | {"status": status.value, "history": history}

@@ -8,6 +8,7 @@ __all__ = [
     "checkpoint",
     "checkpoint_index",
     "checkpoint_names",
+    "checkpoint_places",
     "daily_totals",
     "declaration_seen",
     "outbreak_areas",
@@ -45,6 +46,12 @@ def checkpoint_names() -> str:
     """Hash: folded checkpoint name (``detectors.naming.fold``) -> checkpoint id, for
     near-duplicate names."""
     return f"{PREFIX}checkpoints:names"
+
+
+def checkpoint_places() -> str:
+    """Hash: checkpoint id -> ``<province code>:<ward code>``, for the area check of scoped
+    front-end keys inside the ingest claim script."""
+    return f"{PREFIX}checkpoints:places"
 
 
 def audit(target_type: str, target_id: str) -> str:

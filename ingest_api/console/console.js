@@ -19,6 +19,8 @@ const I18N = {
     never: "chưa có", poster: "Áp phích", report: "Báo cáo",
     info_group: (n, parts) => `${n} cảnh báo thông tin từng khai báo (${parts}) được gộp.`,
     info_show: "Hiện từng cảnh báo", info_hide: "Ẩn cảnh báo thông tin",
+    roles: { viewer: "Xem", responder: "Xử lý cảnh báo", case_officer: "Cán bộ dịch tễ", admin: "Quản trị" },
+    everywhere: "toàn quốc", read_only: "Chỉ xem: tài khoản này không được tiếp nhận hay xử lý cảnh báo.",
     ack: "Tiếp nhận", resolve: "Đã xử lý", note: "Ghi chú", evidence: "Bằng chứng",
     method: "Phương pháp", observed: "Quan sát", expected: "Kỳ vọng", threshold: "Ngưỡng",
     declarations: "Khai báo liên quan", flags: "Dấu hiệu", exposed: "Số người phơi nhiễm",
@@ -50,6 +52,8 @@ const I18N = {
     w_naming: "Bad names", r_date: "Date", r_show: "Show report", r_pdf: "Open PDF",
     yes: "Yes", no: "No", never: "never", poster: "Poster", report: "Report",
     info_group: (n, parts) => `${n} per-declaration info alerts (${parts}) grouped.`,
+    roles: { viewer: "Viewer", responder: "Responder", case_officer: "Case officer", admin: "Admin" },
+    everywhere: "everywhere", read_only: "Read only: this token may not acknowledge or resolve alerts.",
     info_show: "Show each one", info_hide: "Hide info alerts", ack: "Acknowledge",
     resolve: "Resolve", note: "Note", evidence: "Evidence", method: "Method",
     observed: "Observed", expected: "Expected", threshold: "Threshold",
@@ -83,6 +87,7 @@ const state = {
   infoCounts: new Map(),    // kind -> count of info alerts seen
   selected: null,
   source: null,
+  me: null,                 // {label, role, area} of the token (GET /v1/me)
   lastEventId: null,
   fresh: new Set(),
 };
@@ -131,6 +136,7 @@ function applyLanguage() {
   fillSelect("#f-severity", ["critical", "warning", "info"], t("severity"));
   fillSelect("#f-status", ["open", "acknowledged", "resolved"], t("status"));
   setLive(state.source && state.source.readyState === 1);
+  renderWho();
   renderAlerts();
   renderDetail();
 }
@@ -147,11 +153,18 @@ function setLive(on) {
   live.textContent = on ? t("live") : t("offline");
 }
 
+function renderWho() {
+  if (!state.me) return;
+  $("#whoami").textContent = `${t("roles")[state.me.role] || state.me.role} · ${state.me.area === "*" ? t("everywhere") : state.me.area}`;
+}
+
 // ------------------------------------------------------------------ login
 async function login(token) {
   state.token = token;
-  await api("/v1/alerts?limit=1");   // 401 throws
+  state.me = await (await api("/v1/me")).json();   // 401 throws
   sessionStorage.setItem("vhc.token", token);
+  renderWho();
+  $("#whoami").hidden = false;
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#logout").hidden = false;
@@ -166,6 +179,8 @@ function logout() {
   state.source = null;
   $("#app").hidden = true;
   $("#logout").hidden = true;
+  $("#whoami").hidden = true;
+  state.me = null;
   $("#login").hidden = false;
   setLive(false);
 }
@@ -274,6 +289,7 @@ function renderDetail() {
     } catch (err) { message.textContent = `${t("failed")}: ${err.message}`; }
   };
   const resolved = a.status === "resolved";
+  const mayAct = state.me && state.me.role !== "viewer";  // viewers read only
   panel.replaceChildren(...[
     el("h2", {}, t("kind")[a.kind] || a.kind, " ", el("span", { class: `badge ${a.severity}` }, t("severity")[a.severity])),
     el("p", {}, (a.summary && (a.summary[state.lang] || a.summary.vi)) || ""),
@@ -285,10 +301,10 @@ function renderDetail() {
     el("ol", {}, ...(a.history || []).map((h) => el("li", {},
       `${t("status")[h.status] || h.status} · ${fmtTime(h.at)} · ${t("by")} ${h.by || ""}`,
       h.note ? el("div", { class: "meta" }, h.note) : null))),
-    note,
-    el("div", { class: "actions" },
+    mayAct ? note : null,
+    mayAct ? el("div", { class: "actions" },
       el("button", { type: "button", id: "ack", class: "primary", disabled: resolved || a.status === "acknowledged", onclick: act("ack") }, t("ack")),
-      el("button", { type: "button", id: "resolve", disabled: resolved, onclick: act("resolve") }, t("resolve"))),
+      el("button", { type: "button", id: "resolve", disabled: resolved, onclick: act("resolve") }, t("resolve"))) : el("p", { class: "meta", id: "read-only" }, t("read_only")),
     message].filter(Boolean));
 }
 

@@ -6,20 +6,21 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 
-from ingest_api.deps import ServicesDep, Staff
-from ingest_api.errors import StoreUnavailableError
-from ingest_api.models import AlertOut, CaseIn, CaseOut
+from ingest_api.deps import CaseOfficer, ServicesDep
+from ingest_api.models import CaseIn, CaseOut
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseOut,
-             responses={503: {"description": "the worker has not caught up yet; retry"}})
-async def report_case(body: CaseIn, services: ServicesDep, who: Staff) -> CaseOut:
-    """Report a confirmed case: every check-in of that person in the look-back, and who else
-    was at the same checkpoint around it, covering every declaration accepted before."""
+             responses={403: {"description": "needs the case_officer or admin role"},
+                        503: {"description": "the worker has not caught up yet; retry"}})
+async def report_case(body: CaseIn, services: ServicesDep, who: CaseOfficer) -> CaseOut:
+    """Report a confirmed case (case officers and admins; audited): every check-in of that
+    person in the look-back, and who else was at the same checkpoint around it, covering
+    every declaration accepted before. The answer gives counts and the alert ids, not the
+    person's itinerary: the alerts hold where, each visible only in its area."""
     try:
         person = services.pseudonymiser.person(body.person.as_person())
     except ValidationError as exc:
@@ -31,15 +32,13 @@ async def report_case(body: CaseIn, services: ServicesDep, who: Staff) -> CaseOu
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "confirmed_at"], "msg": "is in the future", "type": "future_time"}])
     result = await services.exposure.report(person, confirmed_at=body.confirmed_at,
-                                            reported_at=now, by=who)
+                                            reported_at=now, by=who.label)
     await services.audit.record(action="case.report", target_type="case",
-                                target_id=result.case.case_id, by=who,
+                                target_id=result.case.case_id, by=who.label,
                                 details={"visits": str(result.visits),
-                                         "alerts": str(len(result.alerts))})
-    try:
-        stored = [await services.alerts.get(a.alert_id) for a in result.alerts]
-    except RedisError as exc:
-        raise StoreUnavailableError(f"redis: {exc}") from exc
+                                         "alerts": str(len(result.alerts)),
+                                         "role": who.role.label, "area": str(who.area)})
     return CaseOut(case_id=result.case.case_id, confirmed_at=body.confirmed_at,
                    visits=result.visits,
-                   alerts=[AlertOut.model_validate(s) for s in stored if s is not None])
+                   exposed=sum(a.evidence.exposed_count or 0 for a in result.alerts),
+                   alert_ids=[a.alert_id for a in result.alerts])

@@ -9,7 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from ingest_api.deps import ServicesDep, Staff
+from ingest_api.access import Principal
+from ingest_api.deps import Admin, ServicesDep, Staff, require_ward
+from ingest_api.errors import ConflictError, NotFoundError
 from ingest_api.models import CheckpointOut, CheckpointPage
 from ingest_api.printing import poster_pdf, qr_png, qr_svg
 from ingest_api.publisher import Message
@@ -109,18 +111,21 @@ async def _store(services: ServicesDep, event: CheckpointEvent,
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CheckpointOut,
-             responses={409: {"description": "checkpoint_id is taken"}})
+             responses={403: {"description": "needs the admin role, or outside the area"},
+                        409: {"description": "checkpoint_id is taken"}})
 async def create_checkpoint(body: CheckpointIn, services: ServicesDep,
-                            who: Staff) -> CheckpointEvent:
-    """Register a checkpoint; usable for ingest as soon as this answers 201. The answer's
-    ``naming`` judges the name against the convention (strict mode refuses a bad one)."""
+                            who: Admin) -> CheckpointEvent:
+    """Register a checkpoint (admins, in their area); usable for ingest as soon as this
+    answers 201. The answer's ``naming`` judges the name against the convention (strict
+    mode refuses a bad one)."""
     _ward(body)
+    require_ward(services, who, body.ward_code)
     checkpoint_id = body.checkpoint_id or f"CP-{body.ward_code}-{secrets.token_hex(4)}"
     if await services.checkpoints.get(checkpoint_id) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"checkpoint {checkpoint_id!r} exists")
+        raise ConflictError(f"checkpoint {checkpoint_id!r} exists")
     naming = await _judge(services, body, checkpoint_id)
     event = _event(body, checkpoint_id, None, timedelta(days=services.settings.retention_days),
-                   naming=naming, by=who)
+                   naming=naming, by=who.label)
     await _store(services, event, None)
     return event
 
@@ -128,90 +133,104 @@ async def create_checkpoint(body: CheckpointIn, services: ServicesDep,
 @router.get("", response_model=CheckpointPage)
 async def list_checkpoints(
     services: ServicesDep,
-    _: Staff,
+    who: Staff,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> CheckpointPage:
-    """Registered checkpoints in id order."""
-    items = await services.checkpoints.page(after=cursor, limit=limit)
+    """Registered checkpoints in id order (of the token's area)."""
+    items: list[CheckpointEvent] = []
+    after = cursor
+    while len(items) < limit:
+        page = await services.checkpoints.page(after=after, limit=500)
+        for cp in page:
+            after = cp.checkpoint_id
+            if who.area.covers_ward(cp.ward_code):
+                items.append(cp)
+                if len(items) == limit:
+                    break
+        if len(page) < 500:
+            break
     next_cursor = items[-1].checkpoint_id if len(items) == limit else None
     return CheckpointPage(items=[CheckpointOut(**i.model_dump()) for i in items],
                           next_cursor=next_cursor)
 
 
-@router.get("/{checkpoint_id}", response_model=CheckpointOut)
-async def get_checkpoint(checkpoint_id: str, services: ServicesDep, _: Staff) -> CheckpointEvent:
+@router.get("/{checkpoint_id}", response_model=CheckpointOut, responses={403: {}, 404: {}})
+async def get_checkpoint(checkpoint_id: str, services: ServicesDep,
+                         who: Staff) -> CheckpointEvent:
     """One checkpoint."""
-    found = await services.checkpoints.get(checkpoint_id)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no checkpoint {checkpoint_id!r}")
-    return found
+    return await _found(services, who, checkpoint_id)
 
 
-@router.put("/{checkpoint_id}", response_model=CheckpointOut)
+@router.put("/{checkpoint_id}", response_model=CheckpointOut,
+            responses={403: {"description": "needs the admin role, or outside the area"},
+                       404: {}})
 async def update_checkpoint(checkpoint_id: str, body: CheckpointIn, services: ServicesDep,
-                            who: Staff) -> CheckpointEvent:
-    """Replace a checkpoint's details (its id cannot change)."""
+                            who: Admin) -> CheckpointEvent:
+    """Replace a checkpoint's details (its id cannot change; admins, within their area,
+    which the new ward must lie in too)."""
     if body.checkpoint_id is not None and body.checkpoint_id != checkpoint_id:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "checkpoint_id"], "msg": "must match the path or be omitted",
             "type": "id_mismatch"}])
     _ward(body)
-    found = await services.checkpoints.get(checkpoint_id)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no checkpoint {checkpoint_id!r}")
+    found = await _found(services, who, checkpoint_id)
+    require_ward(services, who, body.ward_code)
     naming = await _judge(services, body, checkpoint_id)
     event = _event(body, checkpoint_id, found, timedelta(days=services.settings.retention_days),
-                   naming=naming, by=who)
+                   naming=naming, by=who.label)
     await _store(services, event, found)
     return event
 
 
-async def _found(services: ServicesDep, checkpoint_id: str) -> CheckpointEvent:
+async def _found(services: ServicesDep, who: Principal, checkpoint_id: str) -> CheckpointEvent:
+    """The checkpoint, if registered (404) and in the caller's area (403)."""
     found = await services.checkpoints.get(checkpoint_id)
     if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no checkpoint {checkpoint_id!r}")
+        raise NotFoundError(f"no checkpoint {checkpoint_id!r}")
+    require_ward(services, who, found.ward_code)
     return found
 
 
 @router.get("/{checkpoint_id}/audit", response_model=list[AuditEvent])
 async def checkpoint_audit(checkpoint_id: str, services: ServicesDep,
-                           _: Staff) -> list[AuditEvent]:
+                           who: Staff) -> list[AuditEvent]:
     """Who registered and changed this checkpoint, and when (newest first)."""
-    await _found(services, checkpoint_id)
+    await _found(services, who, checkpoint_id)
     return await services.audit.of("checkpoint", checkpoint_id)
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-async def _code(services: ServicesDep, checkpoint_id: str) -> tuple[CheckpointEvent, str]:
+async def _code(services: ServicesDep, who: Principal,
+                checkpoint_id: str) -> tuple[CheckpointEvent, str]:
     """The checkpoint and its signed code text."""
-    cp = await _found(services, checkpoint_id)
+    cp = await _found(services, who, checkpoint_id)
     return cp, services.qr.payload(cp.checkpoint_id)
 
 
 @router.get("/{checkpoint_id}/qr.svg", response_class=Response,
             responses={200: {"content": {"image/svg+xml": {}}}})
-async def checkpoint_qr_svg(checkpoint_id: str, services: ServicesDep, _: Staff) -> Response:
+async def checkpoint_qr_svg(checkpoint_id: str, services: ServicesDep, who: Staff) -> Response:
     """The checkpoint's signed QR code as SVG (see ``GET /v1/qr/keys`` to verify it)."""
-    text = (await _code(services, checkpoint_id))[1]
+    text = (await _code(services, who, checkpoint_id))[1]
     return Response(qr_svg(text), media_type="image/svg+xml", headers=_NO_STORE)
 
 
 @router.get("/{checkpoint_id}/qr.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
-async def checkpoint_qr_png(checkpoint_id: str, services: ServicesDep, _: Staff) -> Response:
+async def checkpoint_qr_png(checkpoint_id: str, services: ServicesDep, who: Staff) -> Response:
     """The checkpoint's signed QR code as PNG."""
-    text = (await _code(services, checkpoint_id))[1]
+    text = (await _code(services, who, checkpoint_id))[1]
     return Response(qr_png(text), media_type="image/png", headers=_NO_STORE)
 
 
 @router.get("/{checkpoint_id}/poster.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
-async def checkpoint_poster(checkpoint_id: str, services: ServicesDep, _: Staff) -> Response:
+async def checkpoint_poster(checkpoint_id: str, services: ServicesDep, who: Staff) -> Response:
     """A printable A4 poster: the code (16 x 16 cm), name, address, instructions."""
-    cp, text = await _code(services, checkpoint_id)
+    cp, text = await _code(services, who, checkpoint_id)
     pdf = await asyncio.to_thread(poster_pdf, [(cp, text)])
     return Response(pdf, media_type="application/pdf", headers={
         **_NO_STORE, "Content-Disposition": f'inline; filename="poster-{cp.checkpoint_id}.pdf"'})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import JSONResponse
 
-from ingest_api.deps import FrontEnd, ServicesDep
+from ingest_api.deps import FrontEnd, ServicesDep, forbidden
 from ingest_api.models import BatchIn, BatchItemOut, BatchOut, DeclarationOut
 from vhc_common.schemas import DeclarationIn
 
@@ -20,14 +20,15 @@ RETRY_AFTER_S = "2"
     response_model=DeclarationOut,
     responses={
         200: {"model": DeclarationOut, "description": "already accepted earlier (duplicate)"},
+        403: {"description": "the checkpoint lies outside the key's area"},
         409: {"description": "the same declaration is being accepted by another request"},
         503: {"description": "the broker cannot take it now; retry after Retry-After"},
     },
 )
 async def submit_declaration(body: DeclarationIn, services: ServicesDep,
-                             _: FrontEnd) -> DeclarationOut | JSONResponse:
+                             who: FrontEnd) -> DeclarationOut | JSONResponse:
     """Accept one declaration: 202 once it is durably in Kafka."""
-    (outcome,) = await services.ingest.submit([body])
+    (outcome,) = await services.ingest.submit([body], area=who.area)
     match outcome.status:
         case "accepted":
             return DeclarationOut(declaration_id=str(body.declaration_id), status="accepted")
@@ -40,6 +41,8 @@ async def submit_declaration(body: DeclarationIn, services: ServicesDep,
         case "invalid":
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 [e.as_dict(("body",)) for e in outcome.errors])
+        case "forbidden":
+            raise forbidden(services, "the checkpoint lies outside this key's area")
         case "in_progress":
             raise HTTPException(status.HTTP_409_CONFLICT,
                                 "this declaration is being accepted by another request",
@@ -57,7 +60,7 @@ async def submit_declaration(body: DeclarationIn, services: ServicesDep,
                      "description": "some items could not be published; retry those"}},
 )
 async def submit_batch(body: BatchIn, services: ServicesDep,
-                       _: FrontEnd) -> BatchOut | JSONResponse:
+                       who: FrontEnd) -> BatchOut | JSONResponse:
     """Accept up to 500 declarations; the answer gives a status per item."""
     limit = services.settings.batch_max_items
     if len(body.declarations) > limit:
@@ -66,7 +69,7 @@ async def submit_batch(body: BatchIn, services: ServicesDep,
             "msg": f"at most {limit} declarations per batch, got {len(body.declarations)}",
             "type": "too_long",
         }])
-    outcomes = await services.ingest.submit(body.declarations)
+    outcomes = await services.ingest.submit(body.declarations, area=who.area)
     items = [
         BatchItemOut(index=i, declaration_id=o.declaration_id, status=o.status,
                      errors=[e.as_dict(("body", "declarations", i)) for e in o.errors])
@@ -77,6 +80,7 @@ async def submit_batch(body: BatchIn, services: ServicesDep,
         accepted=sum(o.status == "accepted" for o in outcomes),
         duplicate=sum(o.status == "duplicate" for o in outcomes),
         invalid=sum(o.status == "invalid" for o in outcomes),
+        forbidden=sum(o.status == "forbidden" for o in outcomes),
         unavailable=sum(o.status in ("unavailable", "in_progress") for o in outcomes),
     )
     if result.unavailable:

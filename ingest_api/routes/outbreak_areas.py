@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, HTTPException, status
 from redis.exceptions import RedisError
 
-from ingest_api.deps import ServicesDep, Staff
+from ingest_api.deps import Admin, ServicesDep, Staff
 from ingest_api.errors import StoreUnavailableError
 from ingest_api.models import OutbreakAreasIn, OutbreakAreasOut
 from ingest_api.publisher import Message
@@ -20,11 +20,12 @@ from vhc_common.topics import OUTBREAK_AREAS
 router = APIRouter(prefix="/v1/outbreak-areas", tags=["outbreak areas"])
 
 
-@router.put("", response_model=OutbreakAreasOut)
+@router.put("", response_model=OutbreakAreasOut,
+            responses={403: {"description": "needs the admin role"}})
 async def put_outbreak_areas(body: OutbreakAreasIn, services: ServicesDep,
-                             who: Staff) -> OutbreakAreasOut:
-    """Replace the list; declarations scanned from ``effective_from`` (default now) on are
-    judged against it."""
+                             who: Admin) -> OutbreakAreasOut:
+    """Replace the list (admins); declarations scanned from ``effective_from`` (default
+    now) on are judged against it."""
     now = datetime.now(UTC)
     effective = body.effective_from or now
     oldest = now - timedelta(days=services.settings.retention_days)
@@ -33,7 +34,7 @@ async def put_outbreak_areas(body: OutbreakAreasIn, services: ServicesDep,
             "loc": ["body", "effective_from"], "type": "out_of_range",
             "msg": "must lie between the retention period's start and now"}])
     event = OutbreakAreasEvent(areas=tuple(sorted(set(body.areas))), effective_from=effective,
-                               updated_by=who)
+                               updated_by=who.label)
     key = str(to_ms(effective)).encode()
     await services.publisher.publish(Message(OUTBREAK_AREAS, key,
                                              event.model_dump_json().encode()))
@@ -45,7 +46,7 @@ async def put_outbreak_areas(body: OutbreakAreasIn, services: ServicesDep,
     except RedisError as exc:
         raise StoreUnavailableError(f"redis: {exc}") from exc
     await services.audit.record(action="outbreak_areas.set", target_type="outbreak_areas",
-                                target_id="current", by=who,
+                                target_id="current", by=who.label,
                                 details={"areas": ",".join(event.areas)[:2000],
                                          "effective_from": effective.isoformat()})
     return out

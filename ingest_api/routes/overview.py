@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from detectors.counts import hours_overlapping, window_counts
 from detectors.underuse import under_used
-from ingest_api.deps import ServicesDep, Staff
+from ingest_api.deps import ServicesDep, Staff, require_ward
 from ingest_api.models import WindowStats
 from ingest_api.routes.stats import WINDOWS_MS, vars_of
 from ingest_api.store import checkpoint_days
@@ -60,12 +60,16 @@ class Overview(BaseModel):
 
 @router.get("", response_model=Overview)
 async def overview(
-    services: ServicesDep, _: Staff,
+    services: ServicesDep, who: Staff,
     ward_code: Annotated[str | None, Query(pattern=r"^[0-9]{5}$")] = None,
 ) -> Overview:
     """Live 5 m / 1 h / 24 h counts, last-seen time, naming verdict and yesterday's
-    under-use flag of every checkpoint (of a ward), and per-ward sums."""
-    registry = await services.checkpoints.all(ward_code=ward_code)
+    under-use flag of every checkpoint (of a ward; of the token's area), and per-ward
+    sums."""
+    if ward_code is not None:
+        require_ward(services, who, ward_code)
+    registry = [cp for cp in await services.checkpoints.all(ward_code=ward_code)
+                if who.area.covers_ward(cp.ward_code)]
     truncated = len(registry) > MAX_CHECKPOINTS
     registry = registry[:MAX_CHECKPOINTS]
     now = datetime.now(UTC)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
-from ingest_api.deps import ServicesDep, Staff
+from ingest_api.deps import ServicesDep, Staff, require_ward
 from ingest_api.printing import poster_pdf
 from vhc_common.qr import b64url
 from vhc_common.wards import UnknownWardError, lookup_ward
@@ -41,7 +41,7 @@ async def qr_keys(services: ServicesDep) -> QrKeys:
             responses={200: {"content": {"application/pdf": {}}},
                        404: {"description": "the ward has no checkpoint"}})
 async def ward_posters(
-    services: ServicesDep, _: Staff,
+    services: ServicesDep, who: Staff,
     ward_code: Annotated[str, Query(pattern=r"^[0-9]{5}$")],
 ) -> Response:
     """Every checkpoint of a ward, one A4 poster a page, in one PDF."""
@@ -50,6 +50,7 @@ async def ward_posters(
     except UnknownWardError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["query", "ward_code"], "msg": str(exc), "type": "unknown_ward"}]) from exc
+    require_ward(services, who, ward_code)
     checkpoints = await services.checkpoints.all(ward_code=ward_code)
     if not checkpoints:
         raise HTTPException(status.HTTP_404_NOT_FOUND,

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from detectors.underuse import under_used
 from ingest_api import inspection
-from ingest_api.deps import ServicesDep, Staff
+from ingest_api.deps import ServicesDep, Staff, require_ward
 from ingest_api.store import checkpoint_days
 from vhc_common.timebase import LOCAL_OFFSET
 from vhc_common.wards import UnknownWardError, lookup_ward
@@ -42,15 +42,18 @@ class UnderUsedReport(BaseModel):
 @router.get("/under-used", response_model=UnderUsedReport)
 async def under_used_checkpoints(
     services: ServicesDep,
-    _: Staff,
+    who: Staff,
     day: Annotated[date | None, Query(alias="date", description="local date; default "
                                                                 "yesterday (UTC+7)")] = None,
     ward_code: Annotated[str | None, Query(pattern=r"^[0-9]{5}$")] = None,
     ratio: Annotated[float, Query(gt=0, lt=1)] = 0.25,
 ) -> UnderUsedReport:
     """Checkpoints with far fewer declarations than peers of the same kind in their ward."""
+    if ward_code is not None:
+        require_ward(services, who, ward_code)
     day = day or (datetime.now(UTC) + LOCAL).date() - timedelta(days=1)
-    registry = await services.checkpoints.all(ward_code=ward_code)
+    registry = [cp for cp in await services.checkpoints.all(ward_code=ward_code)
+                if who.area.covers_ward(cp.ward_code)]
     totals = await services.stats.daily_totals(day)
     by_id = {cp.checkpoint_id: cp for cp in registry}
     found = under_used(checkpoint_days(registry, totals), ratio=ratio)
@@ -66,7 +69,7 @@ async def under_used_checkpoints(
             responses={200: {"content": {"text/html": {}, "application/pdf": {}}}})
 async def inspection_report(
     services: ServicesDep,
-    _: Staff,
+    who: Staff,
     ward_code: Annotated[str, Query(pattern=r"^[0-9]{5}$", description="official ward code")],
     day: Annotated[date | None, Query(alias="date", description="local date (UTC+7); "
                                                                 "default today")] = None,
@@ -82,6 +85,7 @@ async def inspection_report(
     except UnknownWardError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["query", "ward_code"], "msg": str(exc), "type": "unknown_ward"}]) from exc
+    require_ward(services, who, ward_code)
     day = day or (datetime.now(UTC) + LOCAL).date()
     report = await inspection.build(ward=ward, day=day, checkpoints=services.checkpoints,
                                     naming=services.naming, alerts=services.alerts,

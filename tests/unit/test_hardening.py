@@ -115,7 +115,7 @@ async def test_a_failed_release_neither_skips_the_confirm_nor_fails_the_acknowle
 
     class Seen:
         async def claim_registered(self, items: list[tuple[str, str]], *,
-                                   owner: str) -> list[str]:
+                                   owner: str, area: object) -> list[str]:
             return ["claimed"] * len(items)
 
         async def confirm(self, ids: list[str]) -> None:

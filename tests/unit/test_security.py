@@ -22,10 +22,11 @@ def test_labels_are_keyed_not_plain_hash_prefixes() -> None:
     import hashlib
 
     secret = "first-key-0123456789"
-    label = CredentialSet([secret], key=KEY).check(secret)
-    assert label is not None and len(label) == 12
-    assert label != hashlib.sha256(secret.encode()).hexdigest()[:12]
-    assert CredentialSet([secret], key=b"other-key-0123456789").check(secret) != label
+    who = CredentialSet([secret], key=KEY).check(secret)
+    assert who is not None and len(who.label) == 12
+    assert who.label != hashlib.sha256(secret.encode()).hexdigest()[:12]
+    other = CredentialSet([secret], key=b"other-key-0123456789").check(secret)
+    assert other is not None and other.label != who.label
     with pytest.raises(ValueError, match=">= 16 bytes"):
         CredentialSet([secret], key=b"short")
 
