@@ -118,6 +118,7 @@ def _measure(kafka: KafkaBroker, cache: RedisServer, root: Path,
                "VHC_INGEST_KEYS": ingest.KEY, "VHC_STAFF_TOKENS": ingest.TOKEN,
                "VHC_PSEUDONYM_SECRET": ingest.SECRET, "VHC_API_PORT": str(port),
                "VHC_RATE_LIMIT_PER_S": "1000000", "VHC_RATE_LIMIT_BURST": "1000000",
+               "VHC_DECLARATION_RATE_PER_S": "1e7", "VHC_DECLARATION_BURST": "10000000",
                "VHC_PARTITIONS": "4", "VHC_DATA_DIR": str(root / "worker"),
                "VHC_METRICS_PORT": "0", "VHC_LOG_LEVEL": "warning"}
         procs.append(ManagedProcess.spawn_module("worker", "streams.main", env,

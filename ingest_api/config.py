@@ -45,6 +45,10 @@ class ApiSettings(BaseSettings):
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
     rate_limit_per_s: float = Field(default=200.0, ge=100, description="per key or token")
     rate_limit_burst: int = Field(default=400, ge=1)
+    declaration_rate_per_s: float = Field(
+        default=5_000.0, gt=0, description="declarations per second per key, however sent "
+        "(a batch of n costs n)")
+    declaration_burst: int = Field(default=10_000, ge=1)
     unauthenticated_rate_per_s: float = Field(
         default=5.0, gt=0, description="requests without valid credentials, per address")
     unauthenticated_burst: int = Field(default=50, ge=1)
@@ -124,6 +128,14 @@ class ApiSettings(BaseSettings):
     @property
     def staff_entries(self) -> list[CredentialEntry]:
         return _parse_all(self.staff_tokens, parse_staff_token)
+
+    @model_validator(mode="after")
+    def _a_full_batch_fits_the_burst(self) -> ApiSettings:
+        if self.declaration_burst < self.batch_max_items:
+            raise ValueError(f"declaration_burst ({self.declaration_burst}) must be at least "
+                             f"batch_max_items ({self.batch_max_items}): a full batch could "
+                             "never be accepted")
+        return self
 
     @model_validator(mode="after")
     def _lookback_within_retention(self) -> ApiSettings:

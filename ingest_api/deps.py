@@ -33,6 +33,7 @@ __all__ = [
     "ServicesDep",
     "Staff",
     "StaffStream",
+    "charge_declarations",
     "forbidden",
     "refusal",
     "require_ward",
@@ -51,6 +52,7 @@ class Services:
     ingest_keys: CredentialSet
     staff_tokens: CredentialSet
     limiter: RateLimiter
+    declaration_limiter: RateLimiter
     unauthenticated: RateLimiter
     registry_synced: asyncio.Event
     alerts: AlertView
@@ -75,6 +77,17 @@ def _limit(services: Services, who: str) -> None:
     if wait_s:
         services.metrics.rejected.labels("rate_limited").inc()
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "rate limit exceeded",
+                            headers={"Retry-After": RateLimiter.retry_after_header(wait_s)})
+
+
+def charge_declarations(services: Services, who: Principal, count: int) -> None:
+    """Take ``count`` declarations from the key's declaration budget, or answer 429: a
+    500-item batch costs 500, not one request."""
+    wait_s = services.declaration_limiter.acquire("key:" + who.label, cost=count)
+    if wait_s:
+        services.metrics.rejected.labels("rate_limited").inc()
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"declaration rate limit exceeded ({count} declarations)",
                             headers={"Retry-After": RateLimiter.retry_after_header(wait_s)})
 
 

@@ -101,6 +101,8 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
         staff_tokens=CredentialSet(settings.staff_entries, key=credential_key),
         limiter=RateLimiter(rate_per_s=settings.rate_limit_per_s,
                             burst=settings.rate_limit_burst),
+        declaration_limiter=RateLimiter(rate_per_s=settings.declaration_rate_per_s,
+                                        burst=settings.declaration_burst),
         unauthenticated=RateLimiter(rate_per_s=settings.unauthenticated_rate_per_s,
                                     burst=settings.unauthenticated_burst),
         registry_synced=registry_synced,

@@ -70,7 +70,8 @@ class LiveSystem:
             "VHC_DATA_DIR": str(run / "worker"), "VHC_METRICS_PORT": "0",
             "VHC_SESSION_TIMEOUT_S": "6", "VHC_HEARTBEAT_INTERVAL_S": "0.5",
             # Replays are fast: 200 requests a second is not enough for 500-item batches.
-            "VHC_RATE_LIMIT_PER_S": "100000",
+            "VHC_RATE_LIMIT_PER_S": "100000", "VHC_DECLARATION_RATE_PER_S": "1000000",
+            "VHC_DECLARATION_BURST": "1000000",
         }
 
     def run(self, scenario: Scenario, progress: Callable[[int], object]) -> dict[str, Any]:

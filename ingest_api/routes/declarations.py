@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import JSONResponse
 
-from ingest_api.deps import FrontEnd, ServicesDep, forbidden
+from ingest_api.deps import FrontEnd, ServicesDep, charge_declarations, forbidden
 from ingest_api.models import BatchIn, BatchItemOut, BatchOut, DeclarationOut
 from vhc_common.schemas import DeclarationIn
 
@@ -21,6 +21,7 @@ RETRY_AFTER_S = "2"
     responses={
         200: {"model": DeclarationOut, "description": "already accepted earlier (duplicate)"},
         403: {"description": "the checkpoint lies outside the key's area"},
+        429: {"description": "rate limit; retry after Retry-After"},
         409: {"description": "the same declaration is being accepted by another request"},
         503: {"description": "the broker cannot take it now; retry after Retry-After"},
     },
@@ -28,6 +29,7 @@ RETRY_AFTER_S = "2"
 async def submit_declaration(body: DeclarationIn, services: ServicesDep,
                              who: FrontEnd) -> DeclarationOut | JSONResponse:
     """Accept one declaration: 202 once it is durably in Kafka."""
+    charge_declarations(services, who, 1)
     (outcome,) = await services.ingest.submit([body], area=who.area)
     match outcome.status:
         case "accepted":
@@ -56,12 +58,15 @@ async def submit_declaration(body: DeclarationIn, services: ServicesDep,
 @router.post(
     "/batch",
     response_model=BatchOut,
-    responses={503: {"model": BatchOut,
+    responses={429: {"description": "rate limit; retry after Retry-After"},
+               503: {"model": BatchOut,
                      "description": "some items could not be published; retry those"}},
 )
 async def submit_batch(body: BatchIn, services: ServicesDep,
                        who: FrontEnd) -> BatchOut | JSONResponse:
-    """Accept up to 500 declarations; the answer gives a status per item."""
+    """Accept up to 500 declarations; the answer gives a status per item. A batch costs
+    one request and as many declarations as it holds from the key's budgets (429 with
+    ``Retry-After`` when the declaration budget cannot take it whole)."""
     limit = services.settings.batch_max_items
     if len(body.declarations) > limit:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
@@ -69,6 +74,7 @@ async def submit_batch(body: BatchIn, services: ServicesDep,
             "msg": f"at most {limit} declarations per batch, got {len(body.declarations)}",
             "type": "too_long",
         }])
+    charge_declarations(services, who, len(body.declarations))
     outcomes = await services.ingest.submit(body.declarations, area=who.area)
     items = [
         BatchItemOut(index=i, declaration_id=o.declaration_id, status=o.status,

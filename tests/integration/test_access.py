@@ -13,9 +13,15 @@ import pytest
 import redis
 
 from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer
-from tests.integration.conftest import INGEST_KEY, STAFF_TOKEN, Api, good_name, service_env
+from tests.integration.conftest import (
+    INGEST_KEY,
+    STAFF_TOKEN,
+    Api,
+    good_name,
+    service_env,
+    wait_for,
+)
 from tests.integration.conftest import start_api as spawn_api
-from tests.integration.conftest import wait_for
 from tests.integration.test_alerts import SseReader
 from vhc_common import redis_keys
 

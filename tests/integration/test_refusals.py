@@ -102,3 +102,38 @@ def test_credentials_are_checked_before_the_body_is_parsed(
                              content=b"{not json at all")
     assert answer.status_code == 401, answer.text  # not 422: the body was never read
     assert answer.headers["WWW-Authenticate"] in {"ApiKey", "Bearer"}
+
+
+def test_a_batch_costs_as_many_declarations_as_it_holds(
+        kafka: KafkaBroker, redis_server: RedisServer, run_dir: Path) -> None:
+    env = service_env(kafka, redis_server, run_dir, VHC_DECLARATION_RATE_PER_S="1",
+                      VHC_DECLARATION_BURST="600")
+    api = start_api(env, run_dir / "api-batch-cost.log", wait_ready=False)
+    try:
+        batch = {"declarations": [{"declaration_id": "x"}] * 500}
+        first = api.client.post("/v1/declarations/batch", headers=api.front_end, json=batch)
+        assert first.status_code == 200 and first.json()["invalid"] == 500, first.text
+        second = api.client.post("/v1/declarations/batch", headers=api.front_end, json=batch)
+        assert second.status_code == 429, second.text  # 100 left: the batch costs 500
+        assert int(second.headers["Retry-After"]) >= 300
+        rest = api.client.post("/v1/declarations/batch", headers=api.front_end,
+                               json={"declarations": [{"declaration_id": "x"}] * 100})
+        assert rest.status_code == 200, rest.text  # the 100 left
+        one = api.client.post("/v1/declarations/batch", headers=api.front_end,
+                              json={"declarations": [{"declaration_id": "x"}]})
+        assert one.status_code == 429
+    finally:
+        api.client.close()
+        api.process.stop()
+
+
+def test_settings_refuse_a_declaration_burst_below_a_full_batch(
+        kafka: KafkaBroker, redis_server: RedisServer, run_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    env = service_env(kafka, redis_server, run_dir, VHC_DECLARATION_BURST="100")
+    done = subprocess.run([sys.executable, "-m", "ingest_api.main"], env=env, timeout=60,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert "batch_max_items" in done.stderr
