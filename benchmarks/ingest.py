@@ -88,6 +88,7 @@ def _measure(kafka: KafkaBroker, cache: RedisServer, root: Path,
         api_port, noop_port = free_port(), free_port()
         env = {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap, "VHC_REDIS_URL": cache.url,
                "VHC_INGEST_KEYS": KEY, "VHC_STAFF_TOKENS": TOKEN, "VHC_PSEUDONYM_SECRET": SECRET,
+               "VHC_ENVIRONMENT": "development",
                "VHC_API_PORT": str(api_port), "VHC_RATE_LIMIT_PER_S": "1000000",
                "VHC_RATE_LIMIT_BURST": "1000000", "VHC_DECLARATION_RATE_PER_S": "1e7",
                "VHC_DECLARATION_BURST": "10000000", "BENCH_NOOP_PORT": str(noop_port)}

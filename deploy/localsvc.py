@@ -183,6 +183,10 @@ class KafkaBroker(ManagedProcess):
     controller_port: int = 9093
     data_dir: Path = Path(".run/kafka")
     heap: str = "768m"
+    #: A second listener with SASL/PLAIN authentication (tests of the clients' settings),
+    #: accepting ``sasl_users`` (name, password).
+    sasl_port: int | None = None
+    sasl_users: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def on_free_ports(cls, name: str, directory: Path) -> KafkaBroker:
@@ -194,18 +198,36 @@ class KafkaBroker(ManagedProcess):
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def sasl_bootstrap(self) -> str:
+        if self.sasl_port is None:
+            raise ValueError("this broker has no SASL listener")
+        return f"127.0.0.1:{self.sasl_port}"
+
+    def _sasl_properties(self) -> list[str]:
+        if self.sasl_port is None:
+            return []
+        users = " ".join(f'user_{name}="{password}"' for name, password in self.sasl_users)
+        return ["sasl.enabled.mechanisms=PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"]
+
     def properties(self) -> str:
         logs = self.data_dir / "data"
+        sasl = (f",SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}" if self.sasl_port is not None
+                else "")
         return "\n".join([
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
             f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-            f"CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            f"CONTROLLER://127.0.0.1:{self.controller_port}{sasl}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}{sasl}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+            "SASL_PLAINTEXT:SASL_PLAINTEXT",
+            *self._sasl_properties(),
             f"log.dirs={logs}",
             "num.partitions=4",
             "offsets.topic.replication.factor=1",
@@ -228,6 +250,8 @@ class KafkaBroker(ManagedProcess):
         libs = ensure_kafka_jars()
         _require_free(self.port, self.name)
         _require_free(self.controller_port, f"{self.name} controller")
+        if self.sasl_port is not None:
+            _require_free(self.sasl_port, f"{self.name} SASL listener")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
         props.write_text(self.properties())

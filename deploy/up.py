@@ -129,6 +129,8 @@ def main() -> int:
             "VHC_METRICS_PORT": str(WORKER_METRICS_PORT),
             "VHC_API_PORT": str(API_PORT),
             "VHC_NOTIFIER_METRICS_PORT": str(NOTIFIER_METRICS_PORT),
+            # Development values are made above; production refuses them.
+            "VHC_ENVIRONMENT": os.environ.get("VHC_ENVIRONMENT", "development"),
         }
         print("starting the stream worker and the API ...", flush=True)
         services = [("worker", "streams.main"), ("api", "ingest_api.main")]

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from detectors.naming import DEFAULT_RULE, NamingError, NamingRule
 from ingest_api.access import CredentialEntry, parse_ingest_key, parse_staff_token
+from vhc_common.settings import Environment, development_secret
 
 __all__ = ["ApiSettings", "qr_seed"]
 
@@ -28,6 +29,9 @@ def qr_seed(text: str) -> bytes:
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VHC_", extra="ignore")
 
+    environment: Environment = Field(
+        default="production", description="production refuses development and placeholder "
+        "secrets; make up and the tests run in development")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     kafka_bootstrap: str = Field(min_length=3)
@@ -155,6 +159,22 @@ class ApiSettings(BaseSettings):
             raise ValueError("is too weak: use a random value (at least 8 distinct characters),"
                              " e.g. `openssl rand -hex 32`")
         return value
+
+    @model_validator(mode="after")
+    def _no_development_secrets_in_production(self) -> ApiSettings:
+        if self.environment != "production":
+            return self
+        found = [f"{name} item {i}" for name, entries in (("ingest_keys", self.ingest_entries),
+                                                          ("staff_tokens", self.staff_entries))
+                 for i, e in enumerate(entries) if development_secret(e.secret)]
+        found += [name for name, value in (("pseudonym_secret", self.pseudonym_secret),
+                                           ("qr_signing_key", self.qr_signing_key))
+                  if value is not None and development_secret(value.get_secret_value())]
+        if found:
+            raise ValueError(f"development or placeholder secrets in production: "
+                             f"{', '.join(found)}; use random values (e.g. `openssl rand "
+                             "-hex 32`) or set VHC_ENVIRONMENT=development")
+        return self
 
     @model_validator(mode="after")
     def _credentials_not_shared(self) -> ApiSettings:

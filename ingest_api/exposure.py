@@ -34,6 +34,7 @@ from ingest_api.publisher import KafkaPublisher, Message
 from ingest_api.store import CheckpointStore
 from vhc_common import redis_keys
 from vhc_common.alert_view import AlertView
+from vhc_common.kafka_security import client_options
 from vhc_common.redis_keys import as_text
 from vhc_common.schemas import (
     AlertEvent,
@@ -74,7 +75,8 @@ class EndOffsets:
                     self._consumer = KafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
                                                    group_id=None, enable_auto_commit=False,
                                                    client_id="vhc-exposure",
-                                                   request_timeout_ms=5000)
+                                                   request_timeout_ms=5000,
+                                                   **client_options())
                 partitions = self._consumer.partitions_for_topic(DECLARATIONS) or set()
                 tps = [TopicPartition(DECLARATIONS, p) for p in partitions]
                 ends = self._consumer.end_offsets(tps)

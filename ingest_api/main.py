@@ -56,6 +56,7 @@ from ingest_api.routes import (
 from ingest_api.security import CredentialSet, RateLimiter
 from ingest_api.sse import AlertFeed
 from ingest_api.store import CheckpointStore, SeenStore, StatsStore
+from vhc_common import kafka_security
 from vhc_common.alert_view import AlertView
 from vhc_common.kafka_admin import KafkaUnavailableError, ensure_topics
 from vhc_common.pseudonym import Pseudonymiser
@@ -360,6 +361,7 @@ def run() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = ApiSettings()
+        kafka_security.current()  # VHC_KAFKA_SECURITY_PROTOCOL etc.: checked at start too
     except ValidationError as exc:
         sys.exit(f"vhc-api: invalid settings:\n{settings_errors(exc)}")
     serve(create_app(settings), host=settings.api_host, port=settings.api_port)

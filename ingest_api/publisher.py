@@ -24,6 +24,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from ingest_api.errors import BrokerUnavailableError
+from vhc_common.kafka_security import client_options
 
 __all__ = ["KafkaPublisher", "Message"]
 
@@ -57,6 +58,7 @@ class KafkaPublisher:
                 self._producer = KafkaProducer(
                     bootstrap_servers=self._bootstrap.split(","),
                     client_id="vhc-ingest",
+                    **client_options(),
                     acks="all",
                     enable_idempotence=True,
                     linger_ms=0,
@@ -143,7 +145,7 @@ class KafkaPublisher:
             if self._admin is None:
                 self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap.split(","),
                                                client_id="vhc-ingest-health",
-                                               request_timeout_ms=3000)
+                                               request_timeout_ms=3000, **client_options())
             self._admin.describe_cluster()
             return True
         except KafkaError:

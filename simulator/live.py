@@ -66,6 +66,7 @@ class LiveSystem:
             "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap, "VHC_REDIS_URL": redis.url,
             "VHC_INGEST_KEYS": self.ingest_key, "VHC_STAFF_TOKENS": self.staff_token,
             "VHC_PSEUDONYM_SECRET": "eval-pseudonym-secret-" + run.name,
+            "VHC_ENVIRONMENT": "development",
             "VHC_PARTITIONS": str(self.partitions), "VHC_APP_ID": APP_ID,
             "VHC_DATA_DIR": str(run / "worker"), "VHC_METRICS_PORT": "0",
             "VHC_SESSION_TIMEOUT_S": "6", "VHC_HEARTBEAT_INTERVAL_S": "0.5",

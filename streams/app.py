@@ -77,6 +77,7 @@ from streams.wards import (
 )
 from vhc_common import redis_keys
 from vhc_common.alert_view import AlertView
+from vhc_common.kafka_security import faust_credentials
 from vhc_common.partitioning import copartitioner, partition_for
 from vhc_common.schemas import AlertEvent, CheckpointEvent, OutbreakAreasEvent
 from vhc_common.timebase import to_ms
@@ -227,6 +228,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{hp}" for hp in settings.kafka_bootstrap.split(",")],
+        broker_credentials=faust_credentials(),
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from streams.app import create_worker
 from streams.config import WorkerSettings
+from vhc_common import kafka_security
 from vhc_common.kafka_admin import ensure_topics
 from vhc_common.settings import settings_errors
 from vhc_common.topics import topic_specs
@@ -21,6 +22,7 @@ __all__ = ["run"]
 def run() -> None:
     try:
         settings = WorkerSettings()
+        kafka_security.current()  # VHC_KAFKA_SECURITY_PROTOCOL etc.: checked at start too
     except ValidationError as exc:
         sys.exit(f"vhc-worker: invalid settings:\n{settings_errors(exc)}")
     logging.basicConfig(level=settings.log_level.upper(),

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from vhc_common.kafka_security import client_options
+
 __all__ = ["TopicMirror"]
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,8 @@ class TopicMirror:
         while True:
             consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
                                         enable_auto_commit=False, group_id=None,
-                                        client_id=f"vhc-mirror-{self.topic}")
+                                        client_id=f"vhc-mirror-{self.topic}",
+                                        **client_options())
             try:
                 await consumer.start()
                 # Our own topic specs give the partitions (vhc_common.topics): the topics

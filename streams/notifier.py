@@ -42,7 +42,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio import Redis
 
-from vhc_common.settings import settings_errors
+from vhc_common import kafka_security
+from vhc_common.kafka_security import client_options
+from vhc_common.settings import Environment, development_secret, settings_errors
 from vhc_common.topics import ALERTS, DEADLETTER
 
 __all__ = ["NotifierSettings", "WebhookSender", "run", "signature"]
@@ -61,6 +63,8 @@ class NotifierSettings(BaseSettings):
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="comma-separated http(s) URLs; none: the notifier idles")
     webhook_secret: SecretStr | None = Field(default=None, description="HMAC key, >= 16 B")
+    environment: Environment = Field(default="production",
+                                     description="production refuses development secrets")
     webhook_min_severity: str = Field(default="critical", pattern=r"^(info|warning|critical)$")
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_s: float = Field(default=1.0, gt=0, le=60)
@@ -92,6 +96,10 @@ class NotifierSettings(BaseSettings):
     def model_post_init(self, _: Any) -> None:
         if self.webhook_urls and self.webhook_secret is None:
             raise ValueError("VHC_WEBHOOK_SECRET is required when VHC_WEBHOOK_URLS is set")
+        if (self.environment == "production" and self.webhook_secret is not None
+                and development_secret(self.webhook_secret.get_secret_value())):
+            raise ValueError("VHC_WEBHOOK_SECRET looks like a development or placeholder "
+                             "value; use a random one or set VHC_ENVIRONMENT=development")
 
 
 def signature(secret: bytes, body: bytes, at_s: int) -> str:
@@ -162,9 +170,10 @@ async def notify(settings: NotifierSettings, metrics: NotifierMetrics,
     # A new group starts at the end: a first start does not replay weeks of old alerts.
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                 group_id="vhc-notifier", enable_auto_commit=False,
-                                auto_offset_reset="latest")
+                                auto_offset_reset="latest", **client_options())
     consumer.subscribe([ALERTS], listener=_LogAssignment())
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                **client_options())
     minimum = SEVERITY_RANK[settings.webhook_min_severity]
     ttl_s = settings.retention_days * 86_400
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as client:
@@ -240,6 +249,7 @@ def run() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = NotifierSettings()
+        kafka_security.current()  # VHC_KAFKA_SECURITY_PROTOCOL etc.: checked at start too
     except ValidationError as exc:
         sys.exit(f"vhc-notifier: invalid settings:\n{settings_errors(exc)}")
     except ValueError as exc:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from vhc_common.kafka_security import client_options
 from vhc_common.topics import TopicSpec
 
 __all__ = ["KafkaUnavailableError", "ensure_topics", "group_lag", "wait_until_consumed"]
@@ -27,7 +28,7 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], *, timeout_s: float = 
     while time.monotonic() < deadline:
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vhc-admin",
-                                     request_timeout_ms=10_000)
+                                     request_timeout_ms=10_000, **client_options())
         except KafkaError as exc:
             last_error = exc
             time.sleep(0.5)
@@ -59,8 +60,10 @@ def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
     that wait until a worker has processed everything."""
     from kafka import KafkaConsumer, TopicPartition
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vhc-lag")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vhc-lag",
+                             **client_options())
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             **client_options())
     try:
         # kafka-python 3: {group id: {TopicPartition: OffsetAndMetadata}}
         committed = admin.list_group_offsets(group).get(group, {})

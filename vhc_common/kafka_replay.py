@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from vhc_common.kafka_security import client_options
+
 __all__ = ["replay_topic"]
 
 
@@ -15,7 +17,7 @@ async def replay_topic(bootstrap: str, topic: str, partitions: int,
     offset order per partition; returns how many. No consumer group, nothing committed.
     ``partitions`` comes from our own topic specs (``vhc_common.topics``)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]

@@ -12,8 +12,8 @@ from vhc_common.settings import settings_errors
 
 TOKEN = "staff-token-0123456789"
 KEY = "ingest-key-0123456789"
-BASE = {"kafka_bootstrap": "localhost:9092", "redis_url": "redis://localhost:6379/0",
-        "pseudonym_secret": "a-random-secret-9f8e7d6c5b4a"}
+BASE = {"environment": "development", "kafka_bootstrap": "localhost:9092", "redis_url": "redis://localhost:6379/0",
+        "pseudonym_secret": "a-random-value-9f8e7d6c5b4a"}
 
 
 def test_a_plain_token_is_an_unrestricted_admin() -> None:
@@ -94,3 +94,29 @@ def test_credential_set_gives_the_principal() -> None:
     admin = creds.check("admin-token-0123456789")
     assert admin is not None and admin.role == Role.ADMIN and admin.area.everywhere
     assert creds.check(f"{TOKEN}:responder:08749") is None  # the entry is not the secret
+
+
+@pytest.mark.parametrize("override", [
+    {"staff_tokens": "dev-staff-0123456789abcdef"},          # made by make up
+    {"ingest_keys": "dev-ingest-0123456789abcdef:08749"},
+    {"pseudonym_secret": "change-me-to-a-random-value"},      # copied from an example
+    {"qr_signing_key": None, "pseudonym_secret": "it-pseudonym-secret-0123456789"},
+])
+def test_production_refuses_development_secrets(override: dict[str, str | None]) -> None:
+    values: dict[str, object] = {**BASE, "ingest_keys": KEY, "staff_tokens": TOKEN,
+                                 "pseudonym_secret": "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                                 **{k: v for k, v in override.items() if v is not None}}
+    ApiSettings(**{**values, "environment": "development"})  # accepted for development
+    with pytest.raises(ValidationError, match="development or placeholder secrets") as caught:
+        ApiSettings(**{**values, "environment": "production"})
+    shown = settings_errors(caught.value)
+    assert all(str(v) not in shown for v in override.values() if v)
+
+
+def test_production_is_the_default_and_takes_random_values() -> None:
+    values = {k: v for k, v in BASE.items() if k != "environment"}
+    values |= {"ingest_keys": "9c1f0e7d2b3a4c5d6e7f8091",
+               "staff_tokens": "a1b2c3d4e5f60718293a4b5c:viewer:*",
+               "pseudonym_secret": "9f8e7d6c5b4a39281706f5e4d3c2b1a0"}
+    settings = ApiSettings(**values)
+    assert settings.environment == "production"

@@ -14,7 +14,8 @@ from streams.counting import decode as decode_declaration
 from vhc_common.schemas import PersonIn
 from vhc_common.settings import settings_errors
 
-BASE = {"kafka_bootstrap": "k:9092", "redis_url": "redis://r:6379/0",
+BASE = {"environment": "development", "kafka_bootstrap": "k:9092",
+        "redis_url": "redis://r:6379/0",
         "ingest_keys": "ingest-key-0123456789", "staff_tokens": "staff-token-0123456789",
         "pseudonym_secret": "a-random-secret-0123456789"}
 

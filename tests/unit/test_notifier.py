@@ -92,7 +92,8 @@ async def test_connection_errors_are_retried_and_named() -> None:
     assert not outcome.delivered and "ConnectError" in (outcome.error or "")
 
 
-BASE = {"VHC_KAFKA_BOOTSTRAP": "k:9092", "VHC_REDIS_URL": "redis://r:6379/0"}
+BASE = {"VHC_KAFKA_BOOTSTRAP": "k:9092", "VHC_REDIS_URL": "redis://r:6379/0",
+        "VHC_ENVIRONMENT": "development"}
 
 
 @pytest.mark.parametrize(("extra", "message"), [
