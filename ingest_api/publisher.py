@@ -7,7 +7,12 @@ mean durably in the log. A broker that does not acknowledge within ``timeout_s``
 a ``BrokerUnavailableError`` (answered 503), never a silent drop.
 
 The producer is created lazily and re-created after a failure to connect, so the API can
-start (and answer ``/healthz``) while the broker is still down.
+start (and answer ``/healthz``) while the broker is still down. A producer whose sends
+time out is replaced (at most every ``RESET_EVERY_S``): after an outage, kafka-python's
+idempotent producer can keep batches that expired mid-flight and never acknowledge
+anything again (a 10 s broker outage left every later declaration at 503 until restart;
+``tests/integration/test_faults.py``). Its unacknowledged sends fail at once (they were
+answered 503 already); retries go through the new producer.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from ingest_api.errors import BrokerUnavailableError
 from vhc_common.kafka_security import client_options
@@ -29,6 +35,8 @@ from vhc_common.kafka_security import client_options
 __all__ = ["KafkaPublisher", "Message"]
 
 log = logging.getLogger(__name__)
+
+RESET_EVERY_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,7 @@ class KafkaPublisher:
         self._producer: KafkaProducer | None = None
         self._admin: KafkaAdminClient | None = None
         self._lock = threading.Lock()
+        self._reset_at = 0.0
         self._admin_lock = threading.Lock()
         self._probe_lock = asyncio.Lock()
         self._probe: tuple[float, bool] | None = None
@@ -106,10 +115,25 @@ class KafkaPublisher:
         try:
             errors = await asyncio.wait_for(done.waiter, timeout=self._timeout_s + 1)
         except TimeoutError:
+            self._reset()
             timeout = BrokerUnavailableError(f"no acknowledgement within {self._timeout_s} s")
             return [timeout] * len(messages)
+        if any(isinstance(e, KafkaTimeoutError) for e in errors):
+            self._reset()
         return [None if e is None else BrokerUnavailableError(f"not acknowledged: {e!r}")
                 for e in errors]
+
+    def _reset(self) -> None:
+        """Replace the producer (see the module's docstring); the old one is closed in a
+        thread without waiting, which fails its pending sends."""
+        with self._lock:
+            now = time.monotonic()
+            if self._producer is None or now - self._reset_at < RESET_EVERY_S:
+                return
+            old, self._producer, self._reset_at = self._producer, None, now
+        log.warning("Kafka sends timed out: replacing the producer")
+        threading.Thread(target=old.close, kwargs={"timeout": 0}, daemon=True,
+                         name="vhc-producer-close").start()
 
     def _can_send_now(self, messages: Sequence[Message]) -> bool:
         producer = self._producer
@@ -174,6 +198,7 @@ class _AllAcknowledged:
         self._errors: list[BaseException | None] = [None] * n
         self._left = n
         self._lock = threading.Lock()
+        self._reset_at = 0.0
         self.waiter: asyncio.Future[list[BaseException | None]] = loop.create_future()
         if n == 0:
             self.waiter.set_result([])

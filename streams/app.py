@@ -446,9 +446,12 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 await bounded(f"seek of {tp} to {expected}",
                               app.consumer.seek_wait({tp: expected}))
             done, committed = settled.get(key), committed_offset(app, tp)
-            if done is not None and highwater is not None:
+            if highwater is not None:
+                # Before this worker processed anything of the partition, its lag counts
+                # from the group's commit: a partition stuck from the start shows too.
+                start = done if done is not None else (committed or 0)
                 metrics.consumer_lag.labels(topic, str(tp.partition)).set(
-                    max(0, highwater - done))
+                    max(0, highwater - start))
             if done is not None and commit_stalls.overdue(key, committed, done, now):
                 log.warning("%s[%d]: the group's commit is at %s, %.0f s after every record "
                             "before %d was processed; committing that", topic,

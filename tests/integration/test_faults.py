@@ -1,0 +1,191 @@
+"""Faults under sustained load from a second process (``tests/integration/loadgen.py``),
+against a real broker and Redis. Each test prints what was sent, acknowledged and
+counted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, free_port
+from tests.integration.conftest import (
+    INGEST_KEY,
+    Api,
+    good_name,
+    service_env,
+    start_api,
+    start_worker,
+    wait_for,
+)
+from vhc_common.topics import DECLARATIONS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def broker(run_dir: Path) -> Iterator[KafkaBroker]:
+    own = KafkaBroker.on_free_ports("kafka-faults", run_dir)
+    own.start()
+    yield own
+    own.stop()
+
+
+def env_for(broker: KafkaBroker, redis_server: RedisServer, run_dir: Path, name: str,
+            db: int, **extra: str) -> dict[str, str]:
+    return service_env(broker, redis_server, run_dir,
+                       VHC_REDIS_URL=redis_server.url.rsplit("/", 1)[0] + f"/{db}",
+                       VHC_APP_ID=f"vhc-{name}", VHC_DATA_DIR=str(run_dir / f"worker-{name}"),
+                       VHC_PUBLISH_TIMEOUT_S="3", VHC_RATE_LIMIT_PER_S="100000", **extra)
+
+
+def register(api: Api, count: int) -> list[str]:
+    ids = [f"F-{uuid.uuid4().hex[:6]}-{i}" for i in range(count)]
+    for cid in ids:
+        made = api.client.post("/v1/checkpoints", headers=api.staff, json={
+            "checkpoint_id": cid, "name": good_name("Cửa hàng", cid, "08749"),
+            "kind": "shop", "ward_code": "08749", "address": "Số 3"})
+        assert made.status_code == 201, made.text
+    return ids
+
+
+def load(api: Api, checkpoints: list[str], out: Path, seconds: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.loadgen", api.base_url, INGEST_KEY, str(out),
+         "--checkpoints", ",".join(checkpoints), "--seconds", str(seconds), "--rate", "150"],
+        env=dict(os.environ), text=True)
+
+
+def outcomes(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.read_text().splitlines() if line]
+
+
+def in_kafka(bootstrap: str, ids: set[str]) -> Counter[str]:
+    """How often each of ``ids`` is on the declarations topic."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    seen: Counter[str] = Counter()
+    try:
+        parts = [TopicPartition(DECLARATIONS, p)
+                 for p in consumer.partitions_for_topic(DECLARATIONS) or ()]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            for records in consumer.poll(timeout_ms=1000).values():
+                for r in records:
+                    did = json.loads(r.value)["declaration_id"]
+                    if did in ids:
+                        seen[did] += 1
+    finally:
+        consumer.close()
+    return seen
+
+
+def counted(api: Api, checkpoints: list[str]) -> int:
+    return sum(api.client.get(f"/v1/checkpoints/{c}/stats", headers=api.staff)
+               .json()["windows"]["1h"]["total"] for c in checkpoints)
+
+
+def test_kafka_stopped_and_restarted_under_load(broker: KafkaBroker, redis_server: RedisServer,
+                                                run_dir: Path) -> None:
+    env = env_for(broker, redis_server, run_dir, "kafka-restart", 4)
+    worker = start_worker(env, run_dir / "worker-kafka-restart.log")
+    api = start_api(env, run_dir / "api-kafka-restart.log", wait_ready=True)
+    try:
+        checkpoints = register(api, 4)
+        out = run_dir / "load-kafka-restart.jsonl"
+        gen = load(api, checkpoints, out, seconds=40)
+        time.sleep(8)
+        broker.stop()
+        down_at = time.monotonic()
+        time.sleep(10)
+        broker.start()  # same ports, same data
+        print(f"broker down for {time.monotonic() - down_at:.1f} s")
+        assert gen.wait(timeout=120) == 0
+        results = outcomes(out)
+        by_status = Counter(r["status"] for r in results)
+        accepted = {r["id"] for r in results if r["status"] == "accepted"}
+        refused = {r["id"] for r in results if r["status"] != "accepted"}
+        seen = in_kafka(broker.bootstrap, {r["id"] for r in results})
+        wait_for(lambda: counted(api, checkpoints) >= len(seen), 120, "the worker's counts")
+        time.sleep(3)  # a double count would show up now
+        total = counted(api, checkpoints)
+        print(f"sent {len(results)}: {dict(by_status)}; in Kafka: {len(seen)} ids "
+              f"({sum(seen.values())} records), of them answered 503: "
+              f"{len(set(seen) & refused)}; counted by the worker: {total}")
+        assert set(by_status) <= {"accepted", "unavailable"}, by_status  # 202 or 503, no other
+        assert by_status["unavailable"] > 0 and by_status["accepted"] > 0
+        assert all(seen[i] == 1 for i in accepted), [i for i in accepted if seen[i] != 1][:5]
+        assert max(seen.values()) == 1  # nothing published twice
+        assert total == len(seen)  # every declaration in Kafka counted exactly once
+        # Accepted after the broker came back: the system recovered on its own.
+        last = [r["status"] for r in results[-50:]]
+        assert last.count("accepted") >= 40, last
+    finally:
+        api.client.close()
+        api.process.stop()
+        worker.stop()
+
+
+def lagged_partitions(metrics_port: int) -> set[int]:
+    """The declarations partitions a worker holds (its lag gauge per assigned partition)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    except httpx.TransportError:
+        return set()
+    return {int(line.split('partition="')[1].split('"')[0]) for line in text.splitlines()
+            if line.startswith("vhc_worker_consumer_lag_records{")
+            and f'topic="{DECLARATIONS}"' in line}
+
+
+def test_two_workers_one_killed_loses_and_doubles_nothing(
+        broker: KafkaBroker, redis_server: RedisServer, run_dir: Path) -> None:
+    env = env_for(broker, redis_server, run_dir, "two-workers", 5)
+    ports = [free_port(), free_port()]
+    workers: list[ManagedProcess] = [
+        start_worker({**env, "VHC_DATA_DIR": str(run_dir / f"worker-two-{i}"),
+                      "VHC_METRICS_PORT": str(port)}, run_dir / f"worker-two-{i}.log")
+        for i, port in enumerate(ports)]
+    api = start_api(env, run_dir / "api-two-workers.log", wait_ready=True)
+    try:
+        wait_for(lambda: lagged_partitions(ports[0]) and lagged_partitions(ports[1])
+                 and lagged_partitions(ports[0]) | lagged_partitions(ports[1]) == {0, 1, 2, 3},
+                 90, "both workers holding partitions")
+        split = (lagged_partitions(ports[0]), lagged_partitions(ports[1]))
+        checkpoints = register(api, 8)
+        out = run_dir / "load-two-workers.jsonl"
+        gen = load(api, checkpoints, out, seconds=30)
+        time.sleep(10)
+        assert workers[0].proc is not None
+        workers[0].proc.send_signal(signal.SIGKILL)
+        workers[0].proc.wait(timeout=10)
+        assert gen.wait(timeout=120) == 0
+        wait_for(lambda: lagged_partitions(ports[1]) == {0, 1, 2, 3}, 60,
+                 "the survivor taking every partition")
+        results = outcomes(out)
+        by_status = Counter(r["status"] for r in results)
+        wait_for(lambda: counted(api, checkpoints) >= by_status["accepted"], 120,
+                 "the survivor's counts")
+        time.sleep(3)  # a double count would show up now
+        total = counted(api, checkpoints)
+        print(f"partitions before the kill: {sorted(split[0])} / {sorted(split[1])}; sent "
+              f"{len(results)}: {dict(by_status)}; counted: {total}")
+        assert by_status == Counter({"accepted": len(results)})
+        assert total == len(results)
+    finally:
+        api.client.close()
+        api.process.stop()
+        for w in workers:
+            w.stop()
