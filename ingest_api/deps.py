@@ -19,7 +19,7 @@ from ingest_api.naming import NamingService
 from ingest_api.publisher import KafkaPublisher
 from ingest_api.security import CredentialSet, RateLimiter
 from ingest_api.sse import AlertFeed
-from ingest_api.store import CheckpointStore, StatsStore
+from ingest_api.store import CheckpointStore, OutbreakAreaStore, StatsStore
 from vhc_common.alert_view import AlertView
 from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.qr import QrSigner
@@ -48,6 +48,7 @@ class Services:
     publisher: KafkaPublisher
     ingest: IngestService
     checkpoints: CheckpointStore
+    outbreak_areas: OutbreakAreaStore
     stats: StatsStore
     ingest_keys: CredentialSet
     staff_tokens: CredentialSet

@@ -136,9 +136,10 @@ class IngestService:
         to_send: list[tuple[int, DeclarationIn]] = []
         for did, claim in zip(ids, claims, strict=True):
             index = first[did]
-            if claim == "unknown" and not synced:
-                # The view is still being rebuilt from Kafka: "unknown" may be wrong, and a
-                # front end would drop a 422. Ask for a retry instead.
+            if claim == "lost" or (claim == "unknown" and not synced):
+                # The view is still being rebuilt from Kafka (or Redis just lost it):
+                # "unknown" may be wrong, and a front end would drop a 422. Ask for a
+                # retry instead.
                 outcomes[index] = ItemOutcome("unavailable", did)
             elif claim == "unknown":
                 outcomes[index] = ItemOutcome("invalid", did, [FieldError(

@@ -12,18 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 import uvicorn
-from aiokafka.errors import KafkaError as AioKafkaError
 from fastapi import FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from kafka.errors import KafkaError
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from detectors.naming import NamingRule
-from ingest_api import surveillance
+from ingest_api import recovery, surveillance
 from ingest_api.audit import AuditLog
 from ingest_api.config import ApiSettings, qr_seed
 from ingest_api.deps import Services, refusal
@@ -38,7 +36,6 @@ from ingest_api.ingest import IngestService
 from ingest_api.metrics import ApiMetrics
 from ingest_api.naming import NamingService
 from ingest_api.publisher import KafkaPublisher
-from ingest_api.registry_sync import read_registry
 from ingest_api.routes import alerts as alert_routes
 from ingest_api.routes import (
     cases,
@@ -55,14 +52,15 @@ from ingest_api.routes import (
 )
 from ingest_api.security import CredentialSet, RateLimiter
 from ingest_api.sse import AlertFeed
-from ingest_api.store import CheckpointStore, SeenStore, StatsStore
+from ingest_api.store import CheckpointStore, OutbreakAreaStore, SeenStore, StatsStore
 from vhc_common import kafka_security
 from vhc_common.alert_view import AlertView
-from vhc_common.kafka_admin import KafkaUnavailableError, ensure_topics
+from vhc_common.kafka_admin import ensure_topics
 from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.qr import QrSigner
+from vhc_common.redis_loss import RedisLossGuard
 from vhc_common.settings import settings_errors
-from vhc_common.topics import CHECKPOINTS, topic_specs
+from vhc_common.topics import topic_specs
 
 __all__ = ["create_app", "run", "serve"]
 
@@ -97,6 +95,7 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
             registry_synced=registry_synced.is_set,
         ),
         checkpoints=checkpoint_store,
+        outbreak_areas=OutbreakAreaStore(redis),
         stats=StatsStore(redis),
         ingest_keys=CredentialSet(settings.ingest_entries, key=credential_key),
         staff_tokens=CredentialSet(settings.staff_entries, key=credential_key),
@@ -130,24 +129,21 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
     )
 
 
-async def _prepare_kafka(settings: ApiSettings, checkpoints: CheckpointStore,
-                         synced: asyncio.Event, naming: NamingService) -> None:
+async def _prepare_kafka(services: Services, guard: RedisLossGuard) -> None:
     """In the background (the API serves /healthz meanwhile): create the topics, then put
-    back any registry entry the Redis view lacks."""
+    back whatever the registry and outbreak-area views lack, then mark the store as
+    holding them (``guard``'s first check)."""
+    settings = services.settings
     specs = topic_specs(partitions=settings.partitions, retention_days=settings.retention_days)
     while True:
         try:
             await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, specs)
-            registry = await read_registry(
-                settings.kafka_bootstrap,
-                partitions=next(s.partitions for s in specs if s.name == CHECKPOINTS))
-            restored = await checkpoints.restore(registry)
-            await naming.restore(registry)
-            log.info("registry: %d checkpoints on %s, %d restored into Redis",
-                     len(registry), CHECKPOINTS, restored)
-            synced.set()
+            await guard.lost()  # the first check: restored now whatever it says
+            await recovery.restore_views(services)
+            await guard.mark_restored()
+            services.registry_synced.set()
             return
-        except (KafkaUnavailableError, KafkaError, AioKafkaError, StoreUnavailableError) as exc:
+        except recovery.RECOVERABLE as exc:
             log.warning("Kafka/registry not ready yet, retrying in 2 s: %s", exc)
             await asyncio.sleep(2)
 
@@ -285,9 +281,9 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services
-        topics = asyncio.create_task(
-            _prepare_kafka(settings, services.checkpoints, services.registry_synced,
-                           services.naming))
+        guard = RedisLossGuard(services.redis, "api")
+        topics = asyncio.create_task(_prepare_kafka(services, guard))
+        redis_watch = asyncio.create_task(recovery.watch(services, guard))
         await services.feed.start()
         services.metrics.sse_clients.set_function(lambda: services.feed.open_streams)
         gauges = asyncio.create_task(surveillance.run(
@@ -298,6 +294,7 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
         finally:
             topics.cancel()
             gauges.cancel()
+            redis_watch.cancel()
             await services.feed.stop()
             await asyncio.to_thread(services.publisher.close)
             await asyncio.to_thread(services.exposure.close)

@@ -65,6 +65,11 @@ class ApiMetrics:
             ["dependency"],
             registry=self.registry,
         )
+        self.redis_rebuilds = Counter(
+            "vhc_api_redis_rebuilds_total",
+            "Times Redis had lost its data and the API put its views back from Kafka.",
+            registry=self.registry,
+        )
         self.alerts = Counter(
             "vhc_api_alerts_total",
             "Alerts raised by the API itself (exposure, naming_violation), by kind and "

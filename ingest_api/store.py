@@ -6,6 +6,7 @@ errors to ``StoreUnavailableError``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, Literal, cast
@@ -19,9 +20,17 @@ from ingest_api.access import EVERYWHERE, Area
 from ingest_api.errors import StoreUnavailableError
 from vhc_common import redis_keys
 from vhc_common.redis_keys import as_text
-from vhc_common.schemas import CheckpointEvent
+from vhc_common.schemas import CheckpointEvent, OutbreakAreasEvent
+from vhc_common.timebase import to_ms
 
-__all__ = ["CheckpointStore", "Claim", "SeenStore", "StatsStore", "checkpoint_days"]
+__all__ = [
+    "CheckpointStore",
+    "Claim",
+    "OutbreakAreaStore",
+    "SeenStore",
+    "StatsStore",
+    "checkpoint_days",
+]
 
 
 class SeenStore:
@@ -47,10 +56,12 @@ class SeenStore:
         """For each ``(declaration id, checkpoint id)``: ``unknown`` if the checkpoint is
         not registered, ``forbidden`` if it lies outside ``area`` (nothing claimed for
         either), ``done`` if in Kafka already, ``pending`` if another request holds it,
-        else ``claimed`` for ``owner``. One round trip."""
+        else ``claimed`` for ``owner``; every item ``lost`` if Redis lost its data (the
+        registry view cannot be trusted until it is put back). One round trip."""
         if not items:
             return []
         keys = [redis_keys.checkpoint_index(), redis_keys.checkpoint_places(),
+                redis_keys.restored_marker("api"),
                 *(redis_keys.declaration_seen(d) for d, _ in items)]
         mode = "" if area.code is None else "W" if len(area.code) == 5 else "P"
         try:
@@ -87,34 +98,39 @@ class SeenStore:
             raise StoreUnavailableError(f"redis: {exc}") from exc
 
 
-Claim = Literal["claimed", "done", "pending", "unknown", "forbidden"]
-_CLAIMS = frozenset({"claimed", "done", "pending", "unknown", "forbidden"})
+Claim = Literal["claimed", "done", "pending", "unknown", "forbidden", "lost"]
+_CLAIMS = frozenset({"claimed", "done", "pending", "unknown", "forbidden", "lost"})
 
-# KEYS: the checkpoint index, the checkpoint places hash, then one declaration key per
-# item; ARGV: the pending TTL (ms), the owner's claim value, the area mode ("" everywhere,
-# "W" a ward, "P" a province) and code, then each item's checkpoint id. Per item:
-# "unknown", "forbidden", "claimed", "done" or "pending".
+# KEYS: the checkpoint index, the checkpoint places hash, the API's restored marker, then
+# one declaration key per item; ARGV: the pending TTL (ms), the owner's claim value, the
+# area mode ("" everywhere, "W" a ward, "P" a province) and code, then each item's
+# checkpoint id. Per item: "unknown", "forbidden", "claimed", "done" or "pending"; every
+# item "lost" when the marker is gone (Redis lost its data: see vhc_common.redis_loss).
 _CLAIM_REGISTERED = """
 local out = {}
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  for i = 4, #KEYS do out[i - 3] = 'lost' end
+  return out
+end
 local mode, code = ARGV[3], ARGV[4]
-for i = 3, #KEYS do
-  local cp = ARGV[i + 2]
+for i = 4, #KEYS do
+  local cp = ARGV[i + 1]
   local allowed = true
   if not redis.call('ZSCORE', KEYS[1], cp) then
-    out[i - 2] = 'unknown'
+    out[i - 3] = 'unknown'
     allowed = false
   elseif mode ~= '' then
     local place = redis.call('HGET', KEYS[2], cp)
     if not place then allowed = false
     elseif mode == 'P' then allowed = string.sub(place, 1, 2) == code
     else allowed = string.sub(place, 4) == code end
-    if not allowed then out[i - 2] = 'forbidden' end
+    if not allowed then out[i - 3] = 'forbidden' end
   end
   if allowed then
     local previous = redis.call('SET', KEYS[i], ARGV[2], 'NX', 'PX', ARGV[1], 'GET')
-    if not previous then out[i - 2] = 'claimed'
-    elseif previous == 'done' then out[i - 2] = 'done'
-    else out[i - 2] = 'pending' end
+    if not previous then out[i - 3] = 'claimed'
+    elseif previous == 'done' then out[i - 3] = 'done'
+    else out[i - 3] = 'pending' end
   end
 end
 return out
@@ -212,6 +228,44 @@ class CheckpointStore:
             if len(page) < 500:
                 return out
             cursor = page[-1].checkpoint_id
+
+
+class OutbreakAreaStore:
+    """The outbreak-area list in force now (source of truth: ``outbreak-areas.v1``)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def put_if_later(self, event: OutbreakAreasEvent) -> bool:
+        """Store ``event``'s list unless one that starts later is stored already (the list
+        in force is the one with the latest start, backdated or not)."""
+        value = json.dumps({"areas": list(event.areas),
+                            "effective_from": event.effective_from.isoformat()})
+        try:
+            return bool(await self._redis.eval(_SET_IF_LATER, 1, redis_keys.outbreak_areas(),
+                                               value, to_ms(event.effective_from)))
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+
+    async def current(self) -> dict[str, Any] | None:
+        """``{"areas": [...], "effective_from": iso}`` or ``None`` before any list."""
+        try:
+            raw = await self._redis.get(redis_keys.outbreak_areas())
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {exc}") from exc
+        return None if raw is None else dict(json.loads(raw))
+
+
+_SET_IF_LATER = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local at = redis.call('GET', KEYS[1] .. ':at')
+  if at and tonumber(at) > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1] .. ':at', ARGV[2])
+return 1
+"""
 
 
 class StatsStore:

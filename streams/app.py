@@ -32,12 +32,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import faust
 from faust.types import TP
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from detectors.aberration import AberrationDetector, AberrationParams
 from detectors.cluster import ClusterDetector, ClusterParams
@@ -67,6 +69,7 @@ from streams.pipeline import (
     TimeRules,
     decode_tick,
 )
+from streams.recovery import rewrite_from_tables, start_rebuild
 from streams.views import write_views
 from streams.wards import (
     HourSummary,
@@ -79,8 +82,9 @@ from vhc_common import redis_keys
 from vhc_common.alert_view import AlertView
 from vhc_common.kafka_security import faust_credentials
 from vhc_common.partitioning import copartitioner, partition_for
+from vhc_common.redis_loss import RedisLossGuard
 from vhc_common.schemas import AlertEvent, CheckpointEvent, OutbreakAreasEvent
-from vhc_common.timebase import to_ms
+from vhc_common.timebase import LOCAL_UTC_OFFSET_MIN, to_ms
 from vhc_common.topics import (
     ALERTS,
     CHECKPOINTS,
@@ -97,6 +101,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_TTL_FACTOR = 5
 #: how often a seek back to records the consumer skipped is repeated while they are missing
 GAP_RESEEK_S = 2.0
+REDIS_CHECK_S = 5.0  # how often the worker checks that Redis still holds its views
 #: how long a partition with records waiting may deliver nothing before it is sought back
 STALL_S = 30.0
 #: the longest a watchdog waits for one consumer call (seek, offsets, commit)
@@ -382,6 +387,19 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
 
     on_streams_sought(app, started_at)
 
+    async def until_stored(what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A Redis write the views need, retried until Redis takes it (down, restarting,
+        loading its data): processing waits rather than skipping a view update."""
+        delay = 0.2
+        while True:
+            try:
+                return await call()
+            except RedisError as exc:
+                metrics.redis_retries.inc()
+                log.warning("%s: Redis unavailable, retrying in %.1f s: %s", what, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+
     async def bounded(what: str, call: Awaitable[T]) -> T | None:
         """A consumer call from the watchdogs, bounded in time: a call that hangs or fails
         is logged and tried again at the next tick, and the watchdog goes on."""
@@ -514,9 +532,9 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             for record, reason in out.counting.dead:
                 await dead_letter(record, reason)
             now = time.time()
-            await write_views(redis, out.counting, records, now_ms=int(now * 1000),
-                              retention_ms=settings.retention_days * 86_400_000,
-                              daily=out.daily_totals)
+            await until_stored("statistics views", partial(
+                write_views, redis, out.counting, records, now_ms=int(now * 1000),
+                retention_ms=settings.retention_days * 86_400_000, daily=out.daily_totals))
             settle(DECLARATIONS, {r.partition for r in records}, pipeline.next_offset)
             count(out)
             metrics.late_after_close.inc(out.outcomes.get("late_after_close", 0))
@@ -591,7 +609,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             if m.partition not in alert_next:
                 # What the view holds survives restarts in Redis itself: the group's
                 # committed offset can be past alerts never stored (``streams.offsets``).
-                stored = await redis.hget(stored_key, str(m.partition))
+                stored = await until_stored("alert view offsets", partial(
+                    redis.hget, stored_key, str(m.partition)))
                 alert_next[m.partition] = int(stored) if stored is not None else -1
             admission = alert_offsets.admit(m.partition, alert_next[m.partition], m.offset)
             if admission is Admission.GAP:
@@ -606,11 +625,50 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 await dead_letter(RawRecord(m.topic, m.partition, m.offset, m.key, m.value),
                                   str(exc))
             else:
-                await alert_view.insert(alert)
+                await until_stored("alert view", partial(alert_view.insert, alert))
             if admission is Admission.APPLY:
                 alert_next[m.partition] = m.offset + 1
-                await redis.hset(stored_key, str(m.partition), m.offset + 1)
+                await until_stored("alert view offsets", partial(
+                    redis.hset, stored_key, str(m.partition), m.offset + 1))
             settle(ALERTS, [m.partition], alert_next_offset)
+
+    redis_guard = RedisLossGuard(redis, f"worker:{settings.app_id}")
+    rebuilding: asyncio.Task[None] | None = None
+    rewrite_due = rebuild_due = False
+
+    @app.timer(REDIS_CHECK_S)  # type: ignore[untyped-decorator]
+    async def watch_redis() -> None:
+        """Redis lost its data (or is new): put back the views this worker owns
+        (``streams.recovery``)."""
+        nonlocal rebuilding, rewrite_due, rebuild_due
+        assigned = {tp.partition for tp in app.consumer.assignment()
+                    if tp.topic == DECLARATIONS}
+        if not assigned:
+            return
+        try:
+            if await redis_guard.lost():
+                rewrite_due = True
+                metrics.redis_rebuilds.inc()
+            if rewrite_due:
+                async with judging:
+                    written = await rewrite_from_tables(
+                        redis, pipeline, partitions=assigned, now_ms=int(time.time() * 1000),
+                        utc_offset_ms=LOCAL_UTC_OFFSET_MIN * 60_000,
+                        retention_ms=settings.retention_days * 86_400_000)
+                await redis_guard.mark_restored()
+                rewrite_due, rebuild_due = False, True
+                log.warning("Redis had lost its data (or is new): %d statistics buckets "
+                            "written back from the tables; rebuilding the alert view and "
+                            "the exposure index from Kafka", written)
+        except RedisError as exc:
+            log.warning("Redis loss check or rewrite failed (retried in %.0f s): %s",
+                        REDIS_CHECK_S, exc)
+            return
+        if rebuilding is not None and rebuilding.done():
+            failed = not rebuilding.cancelled() and rebuilding.exception() is not None
+            rebuilding, rebuild_due = None, rebuild_due or failed
+        if rebuild_due and rebuilding is None:
+            rebuilding, rebuild_due = start_rebuild(settings, redis), False
 
     @app.timer(settings.heartbeat_interval_s)  # type: ignore[untyped-decorator]
     async def heartbeat() -> None:
@@ -618,7 +676,10 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         if app.consumer.assignment() and not sendable.missing() and all(
                 m.ready.is_set() for m in mirrors):
             ttl_ms = int(settings.heartbeat_interval_s * HEARTBEAT_TTL_FACTOR * 1000)
-            await redis.set(redis_keys.worker_heartbeat(), settings.app_id, px=ttl_ms)
+            try:
+                await redis.set(redis_keys.worker_heartbeat(), settings.app_id, px=ttl_ms)
+            except RedisError as exc:  # an exception in a timer would stop the whole app
+                log.warning("heartbeat not written (Redis unavailable): %s", exc)
 
     return Worker(app=app, settings=settings, metrics=metrics, redis=redis, models=models,
                   mirrors=mirrors, pipeline=pipeline, wards=wards,

@@ -65,6 +65,16 @@ class WorkerMetrics:
             "rebalance (they may have been delivered before).",
             registry=self.registry,
         )
+        self.redis_retries = Counter(
+            "vhc_worker_redis_retries_total",
+            "Redis writes of the views retried because Redis was unavailable.",
+            registry=self.registry,
+        )
+        self.redis_rebuilds = Counter(
+            "vhc_worker_redis_rebuilds_total",
+            "Times this worker found Redis without its data (or new) and put its views back.",
+            registry=self.registry,
+        )
         self.offset_gaps = Counter(
             "vhc_worker_offset_gaps_total",
             "Input records found skipped by the consumer (streams.offsets), by topic and "

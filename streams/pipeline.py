@@ -64,6 +64,7 @@ from typing import Any
 from detectors.aberration import AberrationState
 from detectors.base import Case, Detector, DetectorState, Subject
 from detectors.cluster import ClusterDetector, ClusterState
+from detectors.counts import HourBucket
 from detectors.declaration_alerts import declaration_alert
 from detectors.errors import StateDecodeError
 from detectors.flags import DeclarationFlags, FlagPolicy
@@ -74,7 +75,7 @@ from detectors.volume import VolumeDetector, VolumeState
 from streams.counting import Counted, CountingResult, DeclarationCounting, RawRecord
 from streams.offsets import Admission, OffsetGuard
 from streams.wards import HourSummary, Watermark
-from vhc_common.partitioning import partition_for, partition_key
+from vhc_common.partitioning import KEY_SEPARATOR, partition_for, partition_key
 from vhc_common.schemas import AlertEvent
 from vhc_common.timebase import (
     DAY_H,
@@ -433,6 +434,30 @@ class Pipeline:
                 self._marks_sent[(partition, ward)] = mark
 
     # -------------------------------------------------------------- per record
+
+    def views_of_tables(self, *, days: Iterable[int]) -> tuple[CountingResult,
+                                                                dict[tuple[str, str], int]]:
+        """Every stats bucket this worker holds, with each checkpoint's newest time, and
+        the daily totals of ``days`` (days since the epoch, local time): what the Redis
+        views hold, rebuilt from the tables after Redis lost them."""
+        result = CountingResult()
+        for key, data in list(self._tables.buckets.items()):
+            cid, _, hour_text = key.rpartition(KEY_SEPARATOR)
+            bucket = HourBucket.decode(int(hour_text), data)
+            result.buckets[(cid, bucket.hour)] = bucket
+            newest = max((ts for ts, _ in bucket), default=None)
+            if newest is not None:
+                result.newest_ms[cid] = max(result.newest_ms.get(cid, newest), newest)
+        offset_ms = self._rules.utc_offset_min * MINUTE_MS
+        daily: dict[tuple[str, str], int] = {}
+        for cid, raw in list(self._tables.checkpoints.items()):
+            env = self._decode(raw)
+            for day in days:
+                first = (day * DAY_MS - offset_ms) // HOUR_MS
+                total = env.series.window(first, first + DAY_H - 1)[0]
+                if total:
+                    daily[(cid, (date(1970, 1, 1) + timedelta(days=day)).isoformat())] = total
+        return result, daily
 
     def _clock(self, partition: int) -> PartitionClock:
         return PartitionClock.decode(self._tables.clocks.get(self._clock_keys[partition]))

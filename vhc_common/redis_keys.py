@@ -11,8 +11,10 @@ __all__ = [
     "checkpoint_places",
     "daily_totals",
     "declaration_seen",
+    "instance_marker",
     "outbreak_areas",
     "processed_offsets",
+    "restored_marker",
     "stats_bucket",
     "stats_last",
     "visits_at",
@@ -52,6 +54,17 @@ def checkpoint_places() -> str:
     """Hash: checkpoint id -> ``<province code>:<ward code>``, for the area check of scoped
     front-end keys inside the ingest claim script."""
     return f"{PREFIX}checkpoints:places"
+
+
+def instance_marker(name: str) -> str:
+    """A key without expiry whose absence tells that Redis lost its data
+    (``vhc_common.redis_loss``)."""
+    return f"{PREFIX}instance:{name}"
+
+
+def restored_marker(role: str) -> str:
+    """Set once ``role``'s views are in place in this Redis (``vhc_common.redis_loss``)."""
+    return f"{PREFIX}restored:{role}"
 
 
 def audit(target_type: str, target_id: str) -> str:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, status
-from redis.exceptions import RedisError
 
 from ingest_api.deps import Admin, ServicesDep, Staff
-from ingest_api.errors import StoreUnavailableError
 from ingest_api.models import OutbreakAreasIn, OutbreakAreasOut
 from ingest_api.publisher import Message
-from vhc_common import redis_keys
 from vhc_common.schemas import OutbreakAreasEvent
 from vhc_common.timebase import to_ms
 from vhc_common.topics import OUTBREAK_AREAS
@@ -38,39 +34,18 @@ async def put_outbreak_areas(body: OutbreakAreasIn, services: ServicesDep,
     key = str(to_ms(effective)).encode()
     await services.publisher.publish(Message(OUTBREAK_AREAS, key,
                                              event.model_dump_json().encode()))
-    out = OutbreakAreasOut(areas=list(event.areas), effective_from=effective)
-    try:
-        # The list in force now is the one with the latest start, backdated or not.
-        await services.redis.eval(_SET_IF_LATER, 1, redis_keys.outbreak_areas(),
-                                  out.model_dump_json(), to_ms(effective))
-    except RedisError as exc:
-        raise StoreUnavailableError(f"redis: {exc}") from exc
+    await services.outbreak_areas.put_if_later(event)
     await services.audit.record(action="outbreak_areas.set", target_type="outbreak_areas",
                                 target_id="current", by=who.label,
                                 details={"areas": ",".join(event.areas)[:2000],
                                          "effective_from": effective.isoformat()})
-    return out
-
-
-_SET_IF_LATER = """
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local at = redis.call('GET', KEYS[1] .. ':at')
-  if at and tonumber(at) > tonumber(ARGV[2]) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[1] .. ':at', ARGV[2])
-return 1
-"""
+    return OutbreakAreasOut(areas=list(event.areas), effective_from=effective)
 
 
 @router.get("", response_model=OutbreakAreasOut)
 async def get_outbreak_areas(services: ServicesDep, _: Staff) -> OutbreakAreasOut:
     """The list in force now."""
-    try:
-        raw = await services.redis.get(redis_keys.outbreak_areas())
-    except RedisError as exc:
-        raise StoreUnavailableError(f"redis: {exc}") from exc
-    if raw is None:
+    current = await services.outbreak_areas.current()
+    if current is None:
         return OutbreakAreasOut(areas=[], effective_from=None)
-    return OutbreakAreasOut.model_validate(json.loads(raw))
+    return OutbreakAreasOut.model_validate(current)

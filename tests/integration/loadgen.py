@@ -64,7 +64,10 @@ def main() -> None:
                         if batch:
                             answer = client.post("/v1/declarations/batch",
                                                  json={"declarations": items})
-                            statuses = [i["status"] for i in answer.json()["items"]]
+                            body = answer.json()
+                            statuses = ([i["status"] for i in body["items"]] if "items" in body
+                                        else ["unavailable" if answer.status_code == 503
+                                              else f"error:{answer.status_code}"] * size)
                         else:
                             answer = client.post("/v1/declarations", json=items[0])
                             statuses = [answer.json().get("status", "unavailable")

@@ -16,6 +16,7 @@ from vhc_common import redis_keys
 async def seen(redis_url: str) -> SeenStore:
     client = Redis.from_url(redis_url)
     await client.zadd(redis_keys.checkpoint_index(), {"CP-1": 0})
+    await client.set(redis_keys.restored_marker("api"), "1")
     return SeenStore(client, retention_s=3600, pending_ttl_s=30)
 
 
@@ -41,3 +42,18 @@ async def test_unknown_checkpoints_claim_nothing(seen: SeenStore) -> None:
     did = str(uuid.uuid4())
     assert await seen.claim_registered([(did, "NOPE")], owner="a") == ["unknown"]
     assert await seen.claim_registered([(did, "CP-1")], owner="b") == ["claimed"]
+
+
+async def test_a_store_that_lost_its_data_claims_nothing(seen: SeenStore,
+                                                         redis_url: str) -> None:
+    """Without the API's restored marker (Redis flushed, or new) the registry view cannot
+    be trusted: every item is "lost" (answered 503), nothing is claimed."""
+    client = Redis.from_url(redis_url)
+    await client.delete(redis_keys.restored_marker("api"))
+    did = str(uuid.uuid4())
+    assert await seen.claim_registered([(did, "CP-1"), (did + "x", "NOPE")],
+                                       owner="a") == ["lost", "lost"]
+    assert await client.get(redis_keys.declaration_seen(did)) is None
+    await client.set(redis_keys.restored_marker("api"), "1")
+    assert await seen.claim_registered([(did, "CP-1")], owner="a") == ["claimed"]
+    await client.aclose()

@@ -1,0 +1,111 @@
+"""The worker puts back its Redis views after Redis lost its data
+(``vhc_common.redis_loss``):
+
+- the statistics (hour buckets, last-seen times) and today's and yesterday's daily totals,
+  from its own tables (the authority for them, kept in Kafka changelogs), under the same
+  lock as batch processing so a batch never interleaves;
+- the processed offsets the case look-up waits for;
+- the alert view, with every acknowledgement and resolution, from ``alerts.v1`` and
+  ``alert-status.v1`` (``streams.rebuild_alerts``);
+- the exposure index (who was where), from ``declarations.v1`` within the retention.
+
+Every write is idempotent (absolute values, set members, alerts by id), so two workers
+doing it at once, or a batch writing the same bucket, do no harm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from streams.config import WorkerSettings
+from streams.pipeline import Pipeline
+from streams.rebuild_alerts import rebuild
+from streams.views import daily_totals, stats_view, visits
+from vhc_common import redis_keys
+from vhc_common.kafka_replay import replay_topic
+from vhc_common.schemas import DeclarationEvent
+from vhc_common.timebase import DAY_MS, to_ms
+from vhc_common.topics import DECLARATIONS, topic_specs
+
+__all__ = ["replay_exposure_index", "rewrite_from_tables"]
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500
+
+
+async def rewrite_from_tables(redis: Redis, pipeline: Pipeline, *, partitions: Iterable[int],
+                              now_ms: int, utc_offset_ms: int, retention_ms: int) -> int:
+    """Write every stats bucket, last-seen time and the daily totals of today and
+    yesterday that the tables hold, and the processed offsets of ``partitions``; returns
+    the number of buckets written. Call it under the batch lock."""
+    today = (now_ms + utc_offset_ms) // DAY_MS
+    counting, daily = pipeline.views_of_tables(days=(today - 1, today))
+    pipe = redis.pipeline(transaction=False)
+    stats_view(pipe, counting, now_ms=now_ms)
+    daily_totals(pipe, daily, retention_ms=retention_ms)
+    for partition in partitions:
+        nxt = pipeline.next_offset(partition)
+        if nxt >= 0:
+            pipe.hset(redis_keys.processed_offsets(), str(partition), nxt)
+    await pipe.execute()
+    return len(counting.buckets)
+
+
+async def replay_exposure_index(settings: WorkerSettings, redis: Redis) -> int:
+    """Put back the exposure index from ``declarations.v1``; returns the records read."""
+    partitions = next(s.partitions for s in topic_specs(
+        partitions=settings.partitions, retention_days=settings.retention_days)
+        if s.name == DECLARATIONS)
+    retention_ms = settings.retention_days * DAY_MS
+    oldest_ms = int(time.time() * 1000) - retention_ms
+    pending: list[DeclarationEvent] = []
+
+    async def flush() -> None:
+        pipe = redis.pipeline(transaction=False)
+        visits(pipe, pending, retention_ms=retention_ms)
+        await pipe.execute()
+        pending.clear()
+
+    async def keep(value: bytes) -> None:
+        try:
+            event = DeclarationEvent.model_validate_json(value)
+        except ValidationError:
+            return  # dead-lettered by the pipeline when it was first read
+        if to_ms(event.scanned_at) >= oldest_ms:
+            pending.append(event)
+        if len(pending) >= CHUNK:
+            await flush()
+
+    read = await replay_topic(settings.kafka_bootstrap, DECLARATIONS, partitions, keep)
+    if pending:
+        await flush()
+    return read
+
+
+async def rebuild_from_kafka(settings: WorkerSettings, redis: Redis) -> None:
+    """The alert view and the exposure index, in the background."""
+    started = time.monotonic()
+    read, added, applied = await rebuild(settings)
+    declarations = await replay_exposure_index(settings, redis)
+    log.info("Redis views rebuilt from Kafka in %.1f s: %d alerts read, %d put back, %d "
+             "status changes applied; %d declarations re-indexed for exposure",
+             time.monotonic() - started, read, added, applied, declarations)
+
+
+def start_rebuild(settings: WorkerSettings, redis: Redis) -> asyncio.Task[None]:
+    task = asyncio.create_task(rebuild_from_kafka(settings, redis))
+    task.add_done_callback(_log_failure)
+    return task
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("rebuilding Redis views from Kafka failed (retried at the next loss "
+                  "check): %s", task.exception())
