@@ -12,6 +12,8 @@ import bisect
 import json
 from dataclasses import dataclass
 
+from detectors.errors import decoding
+
 __all__ = ["OutbreakAreaChange", "OutbreakAreaHistory"]
 
 
@@ -54,7 +56,9 @@ class OutbreakAreaHistory:
     def decode(cls, data: str | None) -> OutbreakAreaHistory:
         if not data:
             return cls()
-        return cls([OutbreakAreaChange(int(t), frozenset(a)) for t, a in json.loads(data)])
+        with decoding("the outbreak-area history"):
+            return cls([OutbreakAreaChange(int(t), frozenset(str(x) for x in a))
+                        for t, a in json.loads(data)])
 
     def __len__(self) -> int:
         return len(self._changes)

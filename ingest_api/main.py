@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from detectors.naming import NamingRule
@@ -342,6 +343,9 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(BrokerUnavailableError, unavailable("message broker", "kafka"))
     app.add_exception_handler(StoreUnavailableError, unavailable("store", "redis"))
+    # The one mapping for Redis failures that reach a route unconverted (the alert view in
+    # vhc_common, any store call): 503 with Retry-After, never a 500.
+    app.add_exception_handler(RedisError, unavailable("store", "redis"))
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(ConflictError, conflict)
 

@@ -50,6 +50,7 @@ from detectors.schedule import HoursChange, HoursTimeline, parse_opening_hours
 from detectors.volume import VolumeDetector, VolumeParams
 from streams.config import WorkerSettings
 from streams.counting import RawRecord
+from streams.errors import BadRecordError
 from streams.faust_fixes import (
     ProducerTopics,
     SeekFirstTableManager,
@@ -560,7 +561,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 m = e.message
                 try:
                     records.append((m.partition, m.offset, decode_ward_record(m.value)))
-                except (ValueError, KeyError, TypeError) as exc:
+                except BadRecordError as exc:
                     log.error("dead-lettering %s[%d]@%d: %r", m.topic, m.partition, m.offset,
                               exc)
                     await dead_letter(RawRecord(m.topic, m.partition, m.offset, m.key,
@@ -581,7 +582,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         async for event in stream.events():
             try:
                 wall_ms = decode_tick(event.value)
-            except (ValueError, KeyError, TypeError) as exc:
+            except BadRecordError as exc:
                 log.error("bad tick %s[%d]@%d: %r", event.message.topic,
                           event.message.partition, event.message.offset, exc)
                 continue

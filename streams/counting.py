@@ -23,6 +23,7 @@ from detectors.counts import (
     HourBucket,
     declaration_key,
 )
+from detectors.errors import decoding
 from detectors.flags import DeclarationFlags, FlagPolicy, flags_of
 from streams.errors import BadRecordError
 from vhc_common.partitioning import composite_key
@@ -70,8 +71,9 @@ class CheckpointRecent:
     def decode(cls, data: str | None) -> CheckpointRecent:
         if not data:
             return cls()
-        raw = json.loads(data)
-        return cls(newest_ms=int(raw["newest_ms"]), hours={int(h) for h in raw["hours"]})
+        with decoding("a checkpoint's recent hours"):
+            raw = json.loads(data)
+            return cls(newest_ms=int(raw["newest_ms"]), hours={int(h) for h in raw["hours"]})
 
 
 @dataclass(slots=True)

@@ -66,13 +66,14 @@ from detectors.base import Case, Detector, DetectorState, Subject
 from detectors.cluster import ClusterDetector, ClusterState
 from detectors.counts import HourBucket
 from detectors.declaration_alerts import declaration_alert
-from detectors.errors import StateDecodeError
+from detectors.errors import MALFORMED, StateDecodeError, decoding
 from detectors.flags import DeclarationFlags, FlagPolicy
 from detectors.outbreak import OutbreakAreaHistory
 from detectors.schedule import HoursTimeline
 from detectors.series import DEFAULT_KEEP_HOURS, HourlySeries
 from detectors.volume import VolumeDetector, VolumeState
 from streams.counting import Counted, CountingResult, DeclarationCounting, RawRecord
+from streams.errors import BadRecordError
 from streams.offsets import Admission, OffsetGuard
 from streams.wards import HourSummary, Watermark
 from vhc_common.partitioning import KEY_SEPARATOR, partition_for, partition_key
@@ -161,9 +162,10 @@ class PartitionClock:
     def decode(cls, data: str | None) -> PartitionClock:
         if not data:
             return cls()
-        live, backlog, moved, members, next_offset = json.loads(data)
-        return cls(int(live), int(backlog), int(moved), {k: list(v) for k, v in members.items()},
-                   int(next_offset))
+        with decoding("a partition clock"):
+            live, backlog, moved, members, next_offset = json.loads(data)
+            return cls(int(live), int(backlog), int(moved),
+                       {str(k): list(v) for k, v in members.items()}, int(next_offset))
 
     def frame_of(self, checkpoint_id: str) -> str | None:
         member = self.members.get(checkpoint_id)
@@ -206,19 +208,22 @@ class CheckpointEnvelope:
                aberration: type[DetectorState] = AberrationState) -> CheckpointEnvelope:
         if not data:
             return cls(volume=volume.from_json(None), aberration=aberration.from_json(None))
-        raw = json.loads(data)
-        if not isinstance(raw, dict) or raw.get("v") != ENVELOPE_VERSION:
-            found = raw.get("v") if isinstance(raw, dict) else type(raw).__name__
-            raise StateDecodeError(
-                f"checkpoint state version {found!r}, expected {ENVELOPE_VERSION}")
-        return cls(offset=int(raw["o"]), frame=str(raw["fr"]), cursor=raw["cur"],
-                   step=int(raw["st"]), newest_ms=int(raw["new"]),
-                   reopened=[int(h) for h in raw["re"]], late_ms=int(raw["late"]),
-                   series=HourlySeries.from_json(raw["ser"]),
-                   cluster=ClusterState.from_json(raw["cl"]),
-                   volume=volume.from_json(raw["vo"]),
-                   aberration=aberration.from_json(raw["ab"]),
-                   outbox=[list(e) for e in raw["ob"]])
+        with decoding("a checkpoint's state"):
+            raw = json.loads(data)
+            if not isinstance(raw, dict) or raw.get("v") != ENVELOPE_VERSION:
+                found = raw.get("v") if isinstance(raw, dict) else type(raw).__name__
+                raise StateDecodeError(
+                    f"checkpoint state version {found!r}, expected {ENVELOPE_VERSION}")
+            cursor = raw["cur"]
+            return cls(offset=int(raw["o"]), frame=str(raw["fr"]),
+                       cursor=None if cursor is None else int(cursor),
+                       step=int(raw["st"]), newest_ms=int(raw["new"]),
+                       reopened=[int(h) for h in raw["re"]], late_ms=int(raw["late"]),
+                       series=HourlySeries.from_json(raw["ser"]),
+                       cluster=ClusterState.from_json(raw["cl"]),
+                       volume=volume.from_json(raw["vo"]),
+                       aberration=aberration.from_json(raw["ab"]),
+                       outbox=[list(e) for e in raw["ob"]])
 
 
 @dataclass
@@ -654,6 +659,9 @@ def _to_sends(out: BatchOutput, outbox: list[list[str]]) -> None:
 
 
 def decode_tick(value: bytes) -> int:
-    """The wall clock (ms) a tick record carries."""
-    raw: Any = json.loads(value)
-    return int(raw["wall_ms"])
+    """The wall clock (ms) a tick record carries, or ``BadRecordError``."""
+    try:
+        raw: Any = json.loads(value)
+        return int(raw["wall_ms"])
+    except MALFORMED as exc:
+        raise BadRecordError(f"not a tick record: {type(exc).__name__}") from exc

@@ -38,8 +38,9 @@ from typing import Any
 
 from detectors.aberration import AberrationState
 from detectors.base import Detector, DetectorState, Subject
-from detectors.errors import StateDecodeError
+from detectors.errors import MALFORMED, StateDecodeError, decoding
 from detectors.series import DEFAULT_KEEP_HOURS, HourlySeries
+from streams.errors import BadRecordError
 from streams.offsets import Admission, OffsetGuard
 from vhc_common.partitioning import partition_for, partition_key
 from vhc_common.schemas import AlertEvent
@@ -92,16 +93,20 @@ class Watermark:
 
 
 def decode_ward_record(data: bytes) -> HourSummary | Watermark:
-    raw = json.loads(data)
-    if not isinstance(raw, dict) or raw.get("v") != RECORD_VERSION:
-        raise ValueError(f"not a version-{RECORD_VERSION} by-ward record")
-    if raw["k"] == "s":
-        return HourSummary(str(raw["w"]), str(raw["c"]), int(raw["h"]), int(raw["t"]),
-                           tuple(str(p) for p in raw["p"]))
-    if raw["k"] == "w":
-        return Watermark(str(raw["w"]), int(raw["p"]),
-                         None if raw["h"] is None else int(raw["h"]))
-    raise ValueError(f"unknown by-ward record kind {raw['k']!r}")
+    """A by-ward record, or ``BadRecordError``."""
+    try:
+        raw = json.loads(data)
+        if not isinstance(raw, dict) or raw.get("v") != RECORD_VERSION:
+            raise BadRecordError(f"not a version-{RECORD_VERSION} by-ward record")
+        if raw["k"] == "s":
+            return HourSummary(str(raw["w"]), str(raw["c"]), int(raw["h"]), int(raw["t"]),
+                               tuple(str(p) for p in raw["p"]))
+        if raw["k"] == "w":
+            return Watermark(str(raw["w"]), int(raw["p"]),
+                             None if raw["h"] is None else int(raw["h"]))
+    except MALFORMED as exc:
+        raise BadRecordError(f"not a by-ward record: {type(exc).__name__}") from exc
+    raise BadRecordError("unknown by-ward record kind")
 
 
 @dataclass(slots=True)
@@ -136,15 +141,19 @@ class WardEnvelope:
                aberration: type[DetectorState] = AberrationState) -> WardEnvelope:
         if not data:
             return cls(aberration=aberration.from_json(None))
-        raw = json.loads(data)
-        if raw.get("v") != ENVELOPE_VERSION:
-            raise StateDecodeError(
-                f"ward state version {raw.get('v')!r}, expected {ENVELOPE_VERSION}")
-        return cls(offset=int(raw["o"]), marks=dict(raw["m"]),
-                   cells={int(h): c for h, c in raw["c"].items()}, cursor=raw["cur"],
-                   series=HourlySeries.from_json(raw["s"]),
-                   aberration=aberration.from_json(raw["a"]),
-                   outbox=[list(e) for e in raw["ob"]], folded_through=int(raw["f"]))
+        with decoding("a ward's state"):
+            raw = json.loads(data)
+            if not isinstance(raw, dict) or raw.get("v") != ENVELOPE_VERSION:
+                found = raw.get("v") if isinstance(raw, dict) else type(raw).__name__
+                raise StateDecodeError(
+                    f"ward state version {found!r}, expected {ENVELOPE_VERSION}")
+            cursor = raw["cur"]
+            return cls(offset=int(raw["o"]), marks=dict(raw["m"]),
+                       cells={int(h): dict(c) for h, c in raw["c"].items()},
+                       cursor=None if cursor is None else int(cursor),
+                       series=HourlySeries.from_json(raw["s"]),
+                       aberration=aberration.from_json(raw["a"]),
+                       outbox=[list(e) for e in raw["ob"]], folded_through=int(raw["f"]))
 
 
 @dataclass

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
-from redis.exceptions import RedisError
 
 from ingest_api.access import Principal
 from ingest_api.deps import Responder, ServicesDep, Staff, StaffStream, require_ward
-from ingest_api.errors import ConflictError, NotFoundError, StoreUnavailableError
+from ingest_api.errors import ConflictError, NotFoundError
 from ingest_api.models import AlertOut, AlertPage, NoteIn
 from ingest_api.publisher import Message
 from ingest_api.sse import TooManyStreamsError, parse_event_id
@@ -66,26 +65,23 @@ async def list_alerts(
     scanned = 0
     last_seq: int | None = None
     exhausted = False
-    try:
-        while len(items) < limit and scanned < SCAN_MAX:
-            page = await services.alerts.page(before_seq=before, batch=SCAN_BATCH)
-            if not page:
-                exhausted = True
-                break
-            for seq, alert in page:
-                scanned += 1
-                last_seq = seq
-                if _matches(alert, status_=status_, kind=kind, severity=severity,
-                            checkpoint_id=checkpoint_id, ward_code=ward_code, since=since) \
-                        and area.covers_ward(alert.get("ward_code")) \
-                        and (min_severity is None
-                             or _RANK[alert["severity"]] >= _RANK[min_severity.value]):
-                    items.append(alert)
-                    if len(items) == limit:
-                        break
-            before = last_seq
-    except RedisError as exc:
-        raise StoreUnavailableError(f"redis: {exc}") from exc
+    while len(items) < limit and scanned < SCAN_MAX:
+        page = await services.alerts.page(before_seq=before, batch=SCAN_BATCH)
+        if not page:
+            exhausted = True
+            break
+        for seq, alert in page:
+            scanned += 1
+            last_seq = seq
+            if _matches(alert, status_=status_, kind=kind, severity=severity,
+                        checkpoint_id=checkpoint_id, ward_code=ward_code, since=since) \
+                    and area.covers_ward(alert.get("ward_code")) \
+                    and (min_severity is None
+                         or _RANK[alert["severity"]] >= _RANK[min_severity.value]):
+                items.append(alert)
+                if len(items) == limit:
+                    break
+        before = last_seq
     next_cursor = None if exhausted or last_seq is None else str(last_seq)
     return AlertPage(items=[AlertOut.model_validate(a) for a in items], next_cursor=next_cursor)
 
@@ -123,10 +119,7 @@ async def alert_stream(
 
 async def _visible(services: ServicesDep, who: Principal, alert_id: str) -> dict[str, Any]:
     """The alert, if it exists (404) and lies in the caller's area (403)."""
-    try:
-        found = await services.alerts.get(alert_id)
-    except RedisError as exc:
-        raise StoreUnavailableError(f"redis: {exc}") from exc
+    found = await services.alerts.get(alert_id)  # a RedisError is answered 503 (main.py)
     if found is None:
         raise NotFoundError(f"no alert {alert_id!r}")
     require_ward(services, who, found.get("ward_code"))
@@ -156,8 +149,6 @@ async def _change(alert_id: str, new: AlertStatus, body: NoteIn | None, services
         raise NotFoundError(str(exc)) from exc
     except AlertResolvedError as exc:
         raise ConflictError(str(exc)) from exc
-    except RedisError as exc:
-        raise StoreUnavailableError(f"redis: {exc}") from exc
     action = "alert.acknowledge" if new == AlertStatus.ACKNOWLEDGED else "alert.resolve"
     await services.audit.record(action=action, target_type="alert", target_id=alert_id,
                                 by=who.label, note=body.note if body else None)
