@@ -1,8 +1,7 @@
 """All benchmarks in one run: ``.venv/bin/python -m benchmarks [--records 60000]``.
 
 Each figure is measured against its baseline in the same run; one line per figure, and
-the last line is JSON with the ratios (issue 6/7's goals). Figures not measured yet are
-``null`` with the reason in ``"missing"``.
+the last line is JSON with the ratios (issue 6/7's goals) and the worker's memory.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import json
 import sys
 import time
 
-from benchmarks import e2e, ingest, worker_throughput
+from benchmarks import e2e, ingest, worker_memory, worker_throughput
 
 
 def main() -> int:
@@ -35,6 +34,12 @@ def main() -> int:
     print(f"202 to SSE alert at 25% of the maximum rate ({latency['rate']:,.0f} req/s): "
           f"p50 {latency['p50_s']} s, p99 {latency['p99_s']} s "
           f"({latency['alerts_seen']}/{latency['alerts_expected']} alerts)", flush=True)
+    print("worker memory (10,000 checkpoints; check-ins retained in its state):", flush=True)
+    memory = worker_memory.measure_all(10_000, 1_000_000)
+    print(f"worker RSS, 10,000 checkpoints and 1,000,000 retained check-ins: "
+          f"{memory['worker_rss_gib']} GiB; growth {memory['kib_per_retained_checkin']} KiB "
+          f"per retained check-in, {memory['bytes_per_checkpoint']:,} bytes per checkpoint",
+          flush=True)
     summary = {
         "worker_vs_faust_floor": round(small["worker"] / small["floor"], 3),
         "worker_2000_vs_200": round(large["worker"] / small["worker"], 3),
@@ -43,8 +48,9 @@ def main() -> int:
         "batch_vs_bare_producer": api["batch_vs_bare_producer"],
         "e2e_p99_s": latency["p99_s"],
         "e2e_p50_s": latency["p50_s"],
-        "worker_rss_gib": None,
-        "missing": {"worker_rss_gib": "not measured yet (6/7 in progress)"},
+        "worker_rss_gib": memory["worker_rss_gib"],
+        "worker_kib_per_retained_checkin": memory["kib_per_retained_checkin"],
+        "worker_bytes_per_checkpoint": memory["bytes_per_checkpoint"],
         "seconds": round(time.monotonic() - started, 1),
     }
     print(json.dumps(summary), flush=True)

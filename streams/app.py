@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -92,6 +93,7 @@ from vhc_common.topics import (
     DEADLETTER,
     DECLARATIONS,
     OUTBREAK_AREAS,
+    TopicSpec,
     topic_specs,
 )
 
@@ -229,6 +231,17 @@ class Worker:
 MAX_RECORD_BYTES = 8 * 1024 * 1024
 
 
+def internal_topic_specs(settings: WorkerSettings) -> list[TopicSpec]:
+    """The worker's own topics (ward summaries, ticks), created before faust starts: with
+    the retention, since ward summaries carry pseudonymous person keys, and present before
+    the first subscription (faust creating them at start raced its own subscription,
+    leaving the ticks topic unassigned until the next rebalance)."""
+    retention = {"retention.ms": str(settings.retention_days * 86_400_000),
+                 "cleanup.policy": "delete"}
+    return [TopicSpec(f"{settings.app_id}-ward-hours-v2", settings.partitions, retention),
+            TopicSpec(f"{settings.app_id}-ticks-v1", settings.partitions, retention)]
+
+
 def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None) -> Worker:
     metrics = metrics if metrics is not None else WorkerMetrics()
     app = faust.App(
@@ -271,9 +284,12 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     deadletter = app.topic(DEADLETTER, key_type=bytes, value_type=bytes, internal=False)
     alerts_topic = app.topic(ALERTS, key_type=bytes, value_type=bytes,
                              partitions=settings.partitions, internal=False)
-    by_ward = app.topic(f"{settings.app_id}-ward-hours-v2", key_type=bytes, value_type=bytes,
+    # Created before faust starts, with the retention (``internal_topic_specs``).
+    retention = timedelta(days=settings.retention_days)
+    ward_topic, tick_topic = (s.name for s in internal_topic_specs(settings))
+    by_ward = app.topic(ward_topic, key_type=bytes, value_type=bytes,
                         partitions=settings.partitions, internal=True)
-    ticks = app.topic(f"{settings.app_id}-ticks-v1", key_type=bytes, value_type=bytes,
+    ticks = app.topic(tick_topic, key_type=bytes, value_type=bytes,
                       partitions=settings.partitions, internal=True)
 
     # Table names carry a version: a change of encoding is a new table, never a silent reuse
@@ -285,7 +301,15 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         # backlog batch: allow 8 MiB per record on the changelog (and in the producer).
         return app.Table(name, key_type=str, value_type=value_type,
                          partitions=settings.partitions, use_partitioner=True,
-                         extra_topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)})
+                         extra_topic_configs={
+                             "max.message.bytes": str(MAX_RECORD_BYTES),
+                             # Compacted changelogs hold person keys in superseded values:
+                             # segments roll daily and are compacted within the retention,
+                             # so no old value outlives it.
+                             "max.compaction.lag.ms": str(int(retention.total_seconds() * 1000)),
+                             "segment.ms": str(min(int(retention.total_seconds() * 1000),
+                                                   86_400_000)),
+                         })
 
     detectors = detectors_from(settings)
     pipeline = Pipeline(
@@ -665,6 +689,10 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             log.warning("Redis loss check or rewrite failed (retried in %.0f s): %s",
                         REDIS_CHECK_S, exc)
             return
+        try:
+            await alert_view.trim()  # an idle stream's old entries go too
+        except RedisError as exc:
+            log.warning("alert stream not trimmed (Redis unavailable): %s", exc)
         if rebuilding is not None and rebuilding.done():
             failed = not rebuilding.cancelled() and rebuilding.exception() is not None
             rebuilding, rebuild_due = None, rebuild_due or failed

@@ -9,7 +9,7 @@ import faust
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
-from streams.app import create_worker
+from streams.app import create_worker, internal_topic_specs
 from streams.config import WorkerSettings
 from vhc_common import kafka_security
 from vhc_common.kafka_admin import ensure_topics
@@ -28,8 +28,9 @@ def run() -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ensure_topics(settings.kafka_bootstrap,
-                  topic_specs(partitions=settings.partitions,
-                              retention_days=settings.retention_days))
+                  [*topic_specs(partitions=settings.partitions,
+                                retention_days=settings.retention_days),
+                   *internal_topic_specs(settings)])
     worker = create_worker(settings)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host,

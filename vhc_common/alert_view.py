@@ -14,6 +14,7 @@ rebuilt by replaying ``alerts.v1``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -103,7 +104,16 @@ class AlertView:
                 await self._redis.eval(_SWAP, 1, key, text, before)  # undo ours only
                 raise
         await self._redis.xadd(EVENTS, {"alert": text}, maxlen=EVENTS_MAXLEN, approximate=True)
+        await self.trim()
         return dict(alert)
+
+    async def trim(self, *, now_ms: int | None = None) -> int:
+        """Drop stream entries older than the retention (they hold the alerts' evidence);
+        returns how many went. Inserts trim as they go; the worker calls this too, so an
+        idle stream is trimmed as well."""
+        now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+        return int(await self._redis.xtrim(EVENTS, minid=now_ms - self._retention_s * 1000,
+                                           approximate=False))
 
     async def restore_status(self, alert_id: str, status: AlertStatus,
                              history: list[dict[str, Any]]) -> bool:
@@ -174,6 +184,9 @@ if not existing then redis.call('SET', KEYS[1], text, 'EX', tonumber(ARGV[3])) e
 local seq = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[2], seq, ARGV[2])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[4]), '*', 'alert', text)
+-- Entries older than the retention go too (they hold pseudonymous keys in evidence).
+local now = redis.call('TIME')
+redis.call('XTRIM', KEYS[4], 'MINID', '~', tonumber(now[1]) * 1000 - tonumber(ARGV[3]) * 1000)
 if existing then return 0 end
 return 1
 """

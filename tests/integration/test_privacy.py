@@ -6,6 +6,7 @@ in any metric."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -150,3 +151,67 @@ def test_no_clear_identifier_anywhere(api: Api, kafka: KafkaBroker, redis_server
     print(f"privacy scan: {len(records)} topics, {len(logs)} log files, Redis, 2 metric "
           f"endpoints; {len(needles())} forms of 4 identifiers and a name")
     assert not problems, problems
+
+
+#: Redis keys kept without expiry: none holds personal data (registry, naming index,
+#: outbreak list, offsets, markers, last-seen times, the alert index of ids and its
+#: sequence). The alert event stream is trimmed by age instead (checked below).
+UNEXPIRING = ("vhc:checkpoint:", "vhc:checkpoints", "vhc:outbreak", "vhc:instance:",
+              "vhc:restored:", "vhc:processed", "vhc:worker:offsets",
+              "vhc:worker:alert-offsets", "vhc:alerts:index", "vhc:alerts:seq",
+              "vhc:alerts:events")
+
+
+def test_every_copy_of_personal_data_is_bounded_by_the_retention(
+        api: Api, kafka: KafkaBroker, redis_server: RedisServer,
+        worker: ManagedProcess) -> None:
+    """Kafka: every topic is deleted after the retention, or compacted without personal
+    data, or compacted within the retention (faust's changelogs). Redis: every key that
+    can hold personal data expires within the retention."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    retention_ms = 21 * 86_400_000  # the session's VHC_RETENTION_DAYS (default)
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        topics = [t for t in admin.list_topics() if not t.startswith("__")]
+        answers = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t)
+                                          for t in topics], config_filter="all")
+    finally:
+        admin.close()
+    configs: dict[str, dict[str, str]] = {}
+    for by_name in answers.values():  # kafka-python 3: {type: {name: {key: data}}}
+        for name, entries in by_name.items():
+            configs[name] = {k: str(v.get("value") if isinstance(v, dict) else v)
+                             for k, v in entries.items()}
+    assert set(topics) <= set(configs), sorted(set(topics) - set(configs))
+    problems = []
+    for topic, cfg in sorted(configs.items()):
+        policy = cfg["cleanup.policy"]
+        if "delete" in policy:
+            if int(cfg["retention.ms"]) > retention_ms:
+                problems.append(f"{topic}: retention.ms {cfg['retention.ms']}")
+        elif topic not in ("checkpoints.v1", "outbreak-areas.v1"):
+            lag, segment = int(cfg["max.compaction.lag.ms"]), int(cfg["segment.ms"])
+            if lag > retention_ms or segment > retention_ms:
+                problems.append(f"{topic}: compacted, lag {cfg['max.compaction.lag.ms']}, "
+                                f"segment.ms {cfg['segment.ms']}")
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        unexpiring = sorted({k.decode() for k in client.scan_iter(count=1000)
+                             if client.pttl(k) == -1
+                             and not k.decode().startswith(UNEXPIRING)})
+        too_long = [k.decode() for k in client.scan_iter(count=1000)
+                    if client.pttl(k) > retention_ms]
+        last_seen = [k for k in client.scan_iter("vhc:stats:*:last") if client.pttl(k) == -1]
+        assert all(client.get(k).isdigit() for k in last_seen)  # a time, nothing personal
+        oldest = client.xrange("vhc:alerts:events", count=1)
+    finally:
+        client.close()
+    print(f"{len(configs)} topics checked; Redis keys without expiry outside the allow-list: "
+          f"{unexpiring[:10]}")
+    assert not problems, problems
+    assert not [k for k in unexpiring if not k.endswith(":last")] and not too_long, (
+        unexpiring[:10], too_long[:10])
+    if oldest:  # the stream keeps nothing older than the retention
+        age_ms = time.time() * 1000 - int(oldest[0][0].decode().split("-")[0])
+        assert age_ms <= retention_ms
