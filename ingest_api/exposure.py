@@ -76,6 +76,7 @@ class EndOffsets:
                                                    group_id=None, enable_auto_commit=False,
                                                    client_id="vhc-exposure",
                                                    request_timeout_ms=5000,
+                                                   bootstrap_timeout_ms=5000,
                                                    **client_options())
                 partitions = self._consumer.partitions_for_topic(DECLARATIONS) or set()
                 tps = [TopicPartition(DECLARATIONS, p) for p in partitions]

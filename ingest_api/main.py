@@ -138,7 +138,9 @@ async def _prepare_kafka(services: Services, guard: RedisLossGuard) -> None:
     specs = topic_specs(partitions=settings.partitions, retention_days=settings.retention_days)
     while True:
         try:
-            await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, specs)
+            # Short tries in this loop: a stopping API waits for the thread of the last one.
+            await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, specs,
+                                    timeout_s=5.0)
             await guard.lost()  # the first check: restored now whatever it says
             await recovery.restore_views(services)
             await guard.mark_restored()

@@ -74,6 +74,9 @@ class KafkaPublisher:
                     max_block_ms=timeout_ms,
                     request_timeout_ms=timeout_ms,
                     delivery_timeout_ms=timeout_ms + 2,
+                    # Without a broker the constructor waited 30 s (the default) before
+                    # failing: the first declaration hung that long instead of a 503.
+                    bootstrap_timeout_ms=timeout_ms,
                     reconnect_backoff_max_ms=1000,
                 )
             return self._producer
@@ -169,7 +172,8 @@ class KafkaPublisher:
             if self._admin is None:
                 self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap.split(","),
                                                client_id="vhc-ingest-health",
-                                               request_timeout_ms=3000, **client_options())
+                                               request_timeout_ms=3000,
+                                               bootstrap_timeout_ms=3000, **client_options())
             self._admin.describe_cluster()
             return True
         except KafkaError:

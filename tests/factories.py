@@ -6,7 +6,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from vhc_common.schemas import DeclarationEvent, PersonRef
+from vhc_common.schemas import (
+    AlertEvent,
+    AlertKind,
+    DeclarationEvent,
+    Evidence,
+    PersonRef,
+    Severity,
+)
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
@@ -39,3 +46,15 @@ def declaration_event(**overrides: Any) -> DeclarationEvent:
     }
     fields.update(overrides)
     return DeclarationEvent(**fields)
+
+
+def alert_event(*, key: str, kind: str = "fever", checkpoint_id: str | None = None,
+                ward_code: str | None = None) -> AlertEvent:
+    """A valid ``alerts.v1`` event (``key`` makes its id); close contacts are critical."""
+    from detectors.alerts import make_alert
+
+    return make_alert(
+        kind=AlertKind(kind), condition=(key,),
+        severity=Severity.CRITICAL if kind == "close_contact" else Severity.WARNING,
+        detected_at_ms=int(T0.timestamp() * 1000), vi="cảnh báo thử", en="test alert",
+        evidence=Evidence(method="test"), checkpoint_id=checkpoint_id, ward_code=ward_code)

@@ -7,6 +7,12 @@ stream of every new alert and every status change (Server-Sent Events read it; i
 entry ids are the SSE ids, so ``Last-Event-ID`` resumes). Alerts expire with the
 retention period, since their evidence links to declarations.
 
+Facet indexes ``alerts:by:<field>:<value>`` (kind, severity, ward, checkpoint; same
+scores) let a filtered listing read only the alerts that can match: a filter that matches
+nothing costs one round trip, not a scan of thousands. ``alerts:facets-from`` is the first
+sequence the facets cover (alerts stored before they existed are scanned in the main
+index).
+
 Inserting is idempotent by ``alert_id`` (alert ids are deterministic), so the view can be
 rebuilt by replaying ``alerts.v1``.
 """
@@ -31,6 +37,18 @@ INDEX = PREFIX + "alerts:index"
 SEQ = PREFIX + "alerts:seq"
 EVENTS = PREFIX + "alerts:events"
 EVENTS_MAXLEN = 100_000
+FACETS = PREFIX + "alerts:by:"
+FACETS_FROM = PREFIX + "alerts:facets-from"
+#: The fields alerts are listed by, each with a facet index.
+FACET_FIELDS = ("kind", "severity", "ward_code", "checkpoint_id")
+
+
+def facet_key(field: str, value: str) -> str:
+    return f"{FACETS}{field}:{value}"
+
+
+def _facet_keys(alert: dict[str, Any]) -> list[str]:
+    return [facet_key(f, str(alert[f])) for f in FACET_FIELDS if alert.get(f)]
 
 
 def _key(alert_id: str) -> str:
@@ -66,9 +84,9 @@ class AlertView:
         stored = alert.model_dump(mode="json") | {"status": AlertStatus.OPEN.value,
                                                   "history": []}
         text = json.dumps(stored, ensure_ascii=False)
-        added = await self._redis.eval(
-            _INSERT, 4, _key(alert.alert_id), INDEX, SEQ, EVENTS, text, alert.alert_id,
-            self._retention_s, EVENTS_MAXLEN)
+        keys = [_key(alert.alert_id), INDEX, SEQ, EVENTS, FACETS_FROM, *_facet_keys(stored)]
+        added = await self._redis.eval(_INSERT, len(keys), *keys, text, alert.alert_id,
+                                       self._retention_s, EVENTS_MAXLEN)
         return bool(added)
 
     async def get(self, alert_id: str) -> dict[str, Any] | None:
@@ -138,18 +156,70 @@ class AlertView:
                                         "at": datetime.now(UTC).isoformat()}]
         return alert | {"status": status.value, "history": history}
 
-    async def page(self, *, before_seq: int | None, batch: int) -> list[tuple[int, dict[str, Any]]]:
-        """Alerts newest first with a sequence below ``before_seq``: ``(seq, alert)``."""
+    async def narrowest(self, filters: dict[str, str | None]) -> tuple[str, int] | None:
+        """The facet index with the fewest entries among ``filters`` (field -> value, of
+        ``FACET_FIELDS``) and its first covered sequence, or ``None`` without a facet
+        filter. One round trip."""
+        keys = [facet_key(f, v) for f, v in filters.items() if v and f in FACET_FIELDS]
+        if not keys:
+            return None
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.zcard(key)
+        pipe.get(FACETS_FROM)
+        *cards, since = await pipe.execute()
+        best = min(zip(cards, keys, strict=True))[1]
+        return best, int(since) if since is not None else 0
+
+    async def find(self, match: Callable[[dict[str, Any]], bool], *,
+                   facets: dict[str, str | None], before_seq: int | None, limit: int,
+                   batch: int = 200, scan_max: int = 5_000,
+                   ) -> tuple[list[dict[str, Any]], int | None, int]:
+        """Up to ``limit`` alerts that ``match`` accepts, newest first, below ``before_seq``:
+        ``(alerts, next cursor or None, alerts read)``. Reads the narrowest facet index of
+        ``facets`` (every facet filter must also be in ``match``), then, for alerts stored
+        before the facets existed, the main index; at most ``scan_max`` alerts a call."""
+        narrow = await self.narrowest(facets)
+        index, floor = (INDEX, 1) if narrow is None else narrow
+        items: list[dict[str, Any]] = []
+        scanned = 0
+        last: int | None = None
+        before = before_seq
+        while len(items) < limit and scanned < scan_max:
+            page = await self.page(before_seq=before, batch=batch, index=index)
+            if not page:
+                if index != INDEX and floor != 1:
+                    # Alerts older than the facets (``floor``; 0: no facet yet) are only
+                    # in the main index.
+                    index = INDEX
+                    if floor > 1:
+                        before = floor if before is None else min(before, floor)
+                    continue
+                return items, None, scanned
+            for seq, alert in page:
+                scanned += 1
+                last = seq
+                if alert and match(alert):
+                    items.append(alert)
+                    if len(items) == limit:
+                        break
+            before = last
+        return items, last, scanned
+
+    async def page(self, *, before_seq: int | None, batch: int,
+                   index: str = INDEX) -> list[tuple[int, dict[str, Any]]]:
+        """Alerts newest first with a sequence below ``before_seq``: ``(seq, alert)``,
+        from ``index`` (the main one, or a facet)."""
         top = f"({before_seq}" if before_seq is not None else "+inf"
         rows = cast(list[tuple[bytes, float]], await self._redis.zrevrangebyscore(
-            INDEX, top, "-inf", start=0, num=batch, withscores=True))
+            index, top, "-inf", start=0, num=batch, withscores=True))
         if not rows:
             return []
         raws = await self._redis.mget([_key(as_text(m)) for m, _ in rows])
         out = []
         for (member, score), raw in zip(rows, raws, strict=True):
             if raw is None:  # expired with the retention period
-                await self._redis.zrem(INDEX, member)
+                await self._redis.zrem(index, member)
                 continue
             out.append((int(score), dict(json.loads(raw))))
         if len(rows) == batch and not out:
@@ -173,9 +243,10 @@ class AlertView:
         return as_text(info[0][0]) if info else "0-0"
 
 
-# KEYS: alert key, index, sequence, events stream; ARGV: alert JSON, alert id, TTL (s),
-# stream length. Returns 1 when the alert is new, 0 when it was there already (indexed, or
-# repaired: indexed and streamed now, its stored lifecycle kept).
+# KEYS: alert key, index, sequence, events stream, facets-from, then the alert's facet
+# indexes; ARGV: alert JSON, alert id, TTL (s), stream length. Returns 1 when the alert is
+# new, 0 when it was there already (indexed, or repaired: indexed and streamed now, its
+# stored lifecycle kept).
 _INSERT = """
 local existing = redis.call('GET', KEYS[1])
 if existing and redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
@@ -183,6 +254,12 @@ local text = existing or ARGV[1]
 if not existing then redis.call('SET', KEYS[1], text, 'EX', tonumber(ARGV[3])) end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[2], seq, ARGV[2])
+-- Facets (KEYS[6..]): the same score; each kept while alerts keep coming to it.
+for i = 6, #KEYS do
+  redis.call('ZADD', KEYS[i], seq, ARGV[2])
+  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[3]))
+end
+redis.call('SET', KEYS[5], seq, 'NX')
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[4]), '*', 'alert', text)
 -- Entries older than the retention go too (they hold pseudonymous keys in evidence).
 local now = redis.call('TIME')

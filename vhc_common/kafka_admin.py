@@ -27,8 +27,12 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], *, timeout_s: float = 
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vhc-admin",
-                                     request_timeout_ms=10_000, **client_options())
+            # A short bootstrap wait, retried in this loop: the default (30 s) held a
+            # stopping API that long when the broker was away.
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap, client_id="vhc-admin", request_timeout_ms=10_000,
+                bootstrap_timeout_ms=int(max(1.0, min(5.0, deadline - time.monotonic())) * 1000),
+                **client_options())
         except KafkaError as exc:
             last_error = exc
             time.sleep(0.5)

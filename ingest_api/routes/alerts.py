@@ -60,29 +60,21 @@ async def list_alerts(
     if ward_code is not None:
         require_ward(services, who, ward_code)
     area = who.area
-    before = int(cursor) if cursor else None
-    items: list[dict[str, Any]] = []
-    scanned = 0
-    last_seq: int | None = None
-    exhausted = False
-    while len(items) < limit and scanned < SCAN_MAX:
-        page = await services.alerts.page(before_seq=before, batch=SCAN_BATCH)
-        if not page:
-            exhausted = True
-            break
-        for seq, alert in page:
-            scanned += 1
-            last_seq = seq
-            if _matches(alert, status_=status_, kind=kind, severity=severity,
-                        checkpoint_id=checkpoint_id, ward_code=ward_code, since=since) \
-                    and area.covers_ward(alert.get("ward_code")) \
-                    and (min_severity is None
-                         or _RANK[alert["severity"]] >= _RANK[min_severity.value]):
-                items.append(alert)
-                if len(items) == limit:
-                    break
-        before = last_seq
-    next_cursor = None if exhausted or last_seq is None else str(last_seq)
+
+    def wanted(alert: dict[str, Any]) -> bool:
+        return (_matches(alert, status_=status_, kind=kind, severity=severity,
+                         checkpoint_id=checkpoint_id, ward_code=ward_code, since=since)
+                and area.covers_ward(alert.get("ward_code"))
+                and (min_severity is None
+                     or _RANK[alert["severity"]] >= _RANK[min_severity.value]))
+
+    # A RedisError is answered 503 (main.py).
+    items, last, _ = await services.alerts.find(
+        wanted, facets={"kind": kind and kind.value, "severity": severity and severity.value,
+                        "checkpoint_id": checkpoint_id, "ward_code": ward_code},
+        before_seq=int(cursor) if cursor else None, limit=limit, batch=SCAN_BATCH,
+        scan_max=SCAN_MAX)
+    next_cursor = None if last is None else str(last)
     return AlertPage(items=[AlertOut.model_validate(a) for a in items], next_cursor=next_cursor)
 
 

@@ -159,7 +159,7 @@ def test_no_clear_identifier_anywhere(api: Api, kafka: KafkaBroker, redis_server
 UNEXPIRING = ("vhc:checkpoint:", "vhc:checkpoints", "vhc:outbreak", "vhc:instance:",
               "vhc:restored:", "vhc:processed", "vhc:worker:offsets",
               "vhc:worker:alert-offsets", "vhc:alerts:index", "vhc:alerts:seq",
-              "vhc:alerts:events")
+              "vhc:alerts:events", "vhc:alerts:facets-from")
 
 
 def test_every_copy_of_personal_data_is_bounded_by_the_retention(
