@@ -17,7 +17,8 @@ class StateDecodeError(DetectorError):
 
 
 #: What malformed encoded data raises from json, int(), indexing and unpacking.
-MALFORMED = (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError)
+MALFORMED = (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError,
+             ArithmeticError)  # int(Infinity) is an OverflowError
 
 
 @contextmanager

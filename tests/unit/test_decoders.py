@@ -113,3 +113,13 @@ def test_valid_encodings_round_trip() -> None:
     envelope = CheckpointEnvelope.decode(None)
     assert CheckpointEnvelope.decode(envelope.encode()).encode() == envelope.encode()
     assert decode_tick(json.dumps({"wall_ms": 42}).encode()) == 42
+
+
+@pytest.mark.parametrize("text", ["[Infinity, 0, 0, {}, 0]", '{"newest_ms": 1e999, "hours": []}',
+                                  "[[-Infinity, []]]"])
+def test_infinite_numbers_are_malformed_state(text: str) -> None:
+    """Found by the hypothesis tests above: ``int(inf)`` raised OverflowError."""
+    for decoder in (PartitionClock.decode, CheckpointRecent.decode,
+                    OutbreakAreaHistory.decode):
+        with contextlib.suppress(StateDecodeError):
+            decoder(text)

@@ -55,6 +55,11 @@ class Rig:
             wards_on_partition=self.wards_on, outbreak=OutbreakAreaHistory,
             wall_ms=lambda: self.wall)
 
+    def _confirmed_from(self, other: Rig) -> None:
+        """Continue after ``other``'s batches as the same process would (its outboxes
+        delivered), only without the decoded states it keeps."""
+        self.pipeline._confirmed |= other.pipeline._confirmed
+
     def wards_on(self, partition: int) -> set[str]:
         return {i.ward_code for c, i in self.registry.items()
                 if i.ward_code and partition_for(c.encode(), PARTITIONS) == partition}
@@ -137,6 +142,40 @@ def test_batch_size_never_changes_the_alerts(batch: int) -> None:
     # The same alerts; their order across partitions may differ, never within one.
     assert sorted(ids(Rig(registry=registry).run(stream.records, batch))) == sorted(
         ids(one_by_one))
+
+
+def test_states_kept_decoded_between_batches_change_nothing() -> None:
+    """The pipeline keeps decoded states between batches; a fresh pipeline over the same
+    tables for every batch (always decoding) writes the same tables and sends the same
+    records, and a state written to the table by someone else (a rebalance, a changelog
+    restore) is read from the table, not from memory."""
+    rng = random.Random(11)
+    stream = Stream()
+    office_days(stream, "OFF-A", range(10), rng)
+    office_days(stream, "OFF-B", range(10), rng)
+    for i in range(5):
+        stream.add("OFF-B", DAY0 + timedelta(days=8, hours=10, minutes=i * 3), sick=True,
+                   person=20_000 + i)
+    registry = {"OFF-A": office(), "OFF-B": office()}
+    warm = Rig(registry=registry)
+    cold_tables = PipelineTables({}, {}, {}, {})
+    warm_out, cold_out = [], []
+    for i in range(0, len(stream.records), 97):
+        batch = stream.records[i:i + 97]
+        warm_out.append(warm.pipeline.process(batch))
+        cold = Rig(tables=cold_tables, registry=registry)  # nothing kept in memory
+        cold._confirmed_from(warm)
+        cold_out.append(cold.pipeline.process(batch))
+    assert warm.tables.checkpoints == cold_tables.checkpoints
+    assert [o.alert_sends for o in warm_out] == [o.alert_sends for o in cold_out]
+    assert ids(warm_out) and ids(warm_out) == ids(cold_out)
+    # Someone else's state in the table wins over the one kept in memory.
+    other = CheckpointEnvelope.decode(warm.tables.checkpoints["OFF-A"])
+    other.late_ms = 123_456
+    warm.tables.checkpoints["OFF-A"] = other.encode()
+    stream.add("OFF-A", DAY0 + timedelta(days=10, hours=9))
+    warm.pipeline.process(stream.records[-1:])
+    assert CheckpointEnvelope.decode(warm.tables.checkpoints["OFF-A"]).late_ms == 123_456
 
 
 def test_replayed_offsets_are_skipped() -> None:
