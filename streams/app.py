@@ -403,10 +403,15 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         (ALERTS, alert_offsets, alert_next_offset, accept_alert_gap),
     ]
 
+    #: where each input partition started after the last assignment: records before it
+    #: were processed by an earlier run (``streams.recovery`` rebuilds views up to it)
+    started: dict[tuple[str, int], int] = {}
+
     def started_at(positions: Mapping[TP, int]) -> None:
         """Where faust sought each input partition: its first record is expected there."""
         guards = {topic: guard for topic, guard, _, _ in inputs}
         for tp, offset in positions.items():
+            started[(tp.topic, tp.partition)] = offset
             if tp.topic in guards:
                 guards[tp.topic].start_at(tp.partition, offset)
 
@@ -660,12 +665,13 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     redis_guard = RedisLossGuard(redis, f"worker:{settings.app_id}")
     rebuilding: asyncio.Task[None] | None = None
     rewrite_due = rebuild_due = False
+    first_check, since_start = True, False
 
     @app.timer(REDIS_CHECK_S)  # type: ignore[untyped-decorator]
     async def watch_redis() -> None:
         """Redis lost its data (or is new): put back the views this worker owns
         (``streams.recovery``)."""
-        nonlocal rebuilding, rewrite_due, rebuild_due
+        nonlocal rebuilding, rewrite_due, rebuild_due, first_check, since_start
         assigned = {tp.partition for tp in app.consumer.assignment()
                     if tp.topic == DECLARATIONS}
         if not assigned:
@@ -674,6 +680,11 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             if await redis_guard.lost():
                 rewrite_due = True
                 metrics.redis_rebuilds.inc()
+                # Found at start (a new or emptied Redis while no worker ran): what the
+                # group had committed lacks its views; found later: what this process
+                # had processed.
+                since_start = first_check
+            first_check = False
             if rewrite_due:
                 async with judging:
                     written = await rewrite_from_tables(
@@ -697,7 +708,19 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             failed = not rebuilding.cancelled() and rebuilding.exception() is not None
             rebuilding, rebuild_due = None, rebuild_due or failed
         if rebuild_due and rebuilding is None:
-            rebuilding, rebuild_due = start_rebuild(settings, redis), False
+            # What was processed before the loss: after it, processing writes the views.
+            tps = app.consumer.assignment()
+            if since_start:
+                processed = {tp.partition: started.get((tp.topic, tp.partition), 0)
+                             for tp in tps if tp.topic == DECLARATIONS}
+                stored = {tp.partition: started.get((tp.topic, tp.partition), 0)
+                          for tp in tps if tp.topic == ALERTS}
+            else:
+                processed = {p: pipeline.next_offset(p) for p in assigned}
+                stored = {tp.partition: max(alert_next.get(tp.partition, 0),
+                                            committed_offset(app, tp) or 0)
+                          for tp in tps if tp.topic == ALERTS}
+            rebuilding, rebuild_due = start_rebuild(settings, redis, processed, stored), False
 
     @app.timer(settings.heartbeat_interval_s)  # type: ignore[untyped-decorator]
     async def heartbeat() -> None:

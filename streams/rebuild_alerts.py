@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Mapping
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -26,8 +27,10 @@ __all__ = ["rebuild"]
 log = logging.getLogger("vhc.rebuild_alerts")
 
 
-async def rebuild(settings: WorkerSettings) -> tuple[int, int, int]:
-    """``(alerts read, alerts added, statuses applied)``."""
+async def rebuild(settings: WorkerSettings, *,
+                  alerts_upto: Mapping[int, int] | None = None) -> tuple[int, int, int]:
+    """``(alerts read, alerts added, statuses applied)``; ``alerts_upto`` (partition ->
+    offset) limits the alerts read to those partitions, below those offsets."""
     specs = {s.name: s.partitions for s in topic_specs(
         partitions=settings.partitions, retention_days=settings.retention_days)}
     redis = Redis.from_url(settings.redis_url)
@@ -52,7 +55,8 @@ async def rebuild(settings: WorkerSettings) -> tuple[int, int, int]:
                                              [dict(h) for h in change.history])
 
     try:
-        read = await replay_topic(settings.kafka_bootstrap, ALERTS, specs[ALERTS], alert)
+        read = await replay_topic(settings.kafka_bootstrap, ALERTS, specs[ALERTS], alert,
+                                  upto=alerts_upto)
         await replay_topic(settings.kafka_bootstrap, ALERT_STATUS, specs[ALERT_STATUS], status)
     finally:
         await redis.aclose()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -58,8 +58,11 @@ async def rewrite_from_tables(redis: Redis, pipeline: Pipeline, *, partitions: I
     return len(counting.buckets)
 
 
-async def replay_exposure_index(settings: WorkerSettings, redis: Redis) -> int:
-    """Put back the exposure index from ``declarations.v1``; returns the records read."""
+async def replay_exposure_index(settings: WorkerSettings, redis: Redis,
+                                upto: Mapping[int, int]) -> int:
+    """Put back the exposure index from ``declarations.v1``: the records this worker had
+    processed on its partitions (``upto``: partition -> next offset; the records after
+    them write the index as they are processed); returns the records read."""
     partitions = next(s.partitions for s in topic_specs(
         partitions=settings.partitions, retention_days=settings.retention_days)
         if s.name == DECLARATIONS)
@@ -83,24 +86,29 @@ async def replay_exposure_index(settings: WorkerSettings, redis: Redis) -> int:
         if len(pending) >= CHUNK:
             await flush()
 
-    read = await replay_topic(settings.kafka_bootstrap, DECLARATIONS, partitions, keep)
+    read = await replay_topic(settings.kafka_bootstrap, DECLARATIONS, partitions, keep,
+                              upto=upto)
     if pending:
         await flush()
     return read
 
 
-async def rebuild_from_kafka(settings: WorkerSettings, redis: Redis) -> None:
-    """The alert view and the exposure index, in the background."""
+async def rebuild_from_kafka(settings: WorkerSettings, redis: Redis, upto: Mapping[int, int],
+                             alerts_upto: Mapping[int, int]) -> None:
+    """The alert view and the exposure index, in the background: what this worker had
+    processed before Redis lost it (what comes after writes the views as it is
+    processed)."""
     started = time.monotonic()
-    read, added, applied = await rebuild(settings)
-    declarations = await replay_exposure_index(settings, redis)
+    read, added, applied = await rebuild(settings, alerts_upto=alerts_upto)
+    declarations = await replay_exposure_index(settings, redis, upto)
     log.info("Redis views rebuilt from Kafka in %.1f s: %d alerts read, %d put back, %d "
              "status changes applied; %d declarations re-indexed for exposure",
              time.monotonic() - started, read, added, applied, declarations)
 
 
-def start_rebuild(settings: WorkerSettings, redis: Redis) -> asyncio.Task[None]:
-    task = asyncio.create_task(rebuild_from_kafka(settings, redis))
+def start_rebuild(settings: WorkerSettings, redis: Redis, upto: Mapping[int, int],
+                  alerts_upto: Mapping[int, int]) -> asyncio.Task[None]:
+    task = asyncio.create_task(rebuild_from_kafka(settings, redis, upto, alerts_upto))
     task.add_done_callback(_log_failure)
     return task
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -12,23 +12,30 @@ __all__ = ["replay_topic"]
 
 
 async def replay_topic(bootstrap: str, topic: str, partitions: int,
-                       handle: Callable[[bytes], Awaitable[None]]) -> int:
+                       handle: Callable[[bytes], Awaitable[None]], *,
+                       upto: Mapping[int, int] | None = None) -> int:
     """Call ``handle`` with every non-tombstone value present when the call starts, in
     offset order per partition; returns how many. No consumer group, nothing committed.
-    ``partitions`` comes from our own topic specs (``vhc_common.topics``)."""
+    ``partitions`` comes from our own topic specs (``vhc_common.topics``). With ``upto``
+    (partition -> offset), only those partitions, and only records below that offset."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
                                 enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        tps = [TopicPartition(topic, p) for p in range(partitions)
+               if upto is None or upto.get(p, 0) > 0]
+        if not tps:
+            return 0
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
+        end = dict(await consumer.end_offsets(tps))
+        if upto is not None:
+            end = {tp: min(offset, upto[tp.partition]) for tp, offset in end.items()}
         seen = 0
         while any([await consumer.position(tp) < end[tp] for tp in tps]):
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
                 for record in records:
-                    if record.value is not None:
+                    if record.value is not None and record.offset < end[tp]:
                         await handle(record.value)
                         seen += 1
         return seen
