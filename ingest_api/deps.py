@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from ingest_api.access import Principal, Role
 from ingest_api.audit import AuditLog
 from ingest_api.config import ApiSettings
+from ingest_api.errors import NotFoundError
 from ingest_api.exposure import ExposureService
 from ingest_api.ingest import IngestService
 from ingest_api.metrics import ApiMetrics
@@ -23,6 +24,7 @@ from ingest_api.store import CheckpointStore, OutbreakAreaStore, StatsStore
 from vhc_common.alert_view import AlertView
 from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.qr import QrSigner
+from vhc_common.schemas import CheckpointEvent
 
 __all__ = [
     "Admin",
@@ -37,6 +39,7 @@ __all__ = [
     "forbidden",
     "refusal",
     "require_ward",
+    "visible_checkpoint",
 ]
 
 
@@ -152,6 +155,16 @@ def require_ward(services: Services, who: Principal, ward_code: str | None) -> N
     """403 unless ``ward_code`` lies in the caller's area."""
     if not who.area.covers_ward(ward_code):
         raise forbidden(services, f"outside this credential's area ({who.area})")
+
+
+async def visible_checkpoint(services: Services, who: Principal,
+                             checkpoint_id: str) -> CheckpointEvent:
+    """The checkpoint, if registered (404) and in the caller's area (403)."""
+    found = await services.checkpoints.get(checkpoint_id)
+    if found is None:
+        raise NotFoundError(f"no checkpoint {checkpoint_id!r}")
+    require_ward(services, who, found.ward_code)
+    return found
 
 
 async def staff(

@@ -218,13 +218,15 @@ class CheckpointStore:
             raise StoreUnavailableError(f"redis: {exc}") from exc
         return [CheckpointEvent.model_validate_json(r) for r in raws if r is not None]
 
-    async def all(self, *, ward_code: str | None = None) -> list[CheckpointEvent]:
-        """Every registered checkpoint (of one ward), in id order."""
+    async def all(self, *, ward_code: str | None = None,
+                  area: Area = EVERYWHERE) -> list[CheckpointEvent]:
+        """Every registered checkpoint (of one ward; in ``area``), in id order."""
         out: list[CheckpointEvent] = []
         cursor = None
         while True:
             page = await self.page(after=cursor, limit=500)
-            out += [cp for cp in page if ward_code is None or cp.ward_code == ward_code]
+            out += [cp for cp in page if (ward_code is None or cp.ward_code == ward_code)
+                    and area.covers_ward(cp.ward_code)]
             if len(page) < 500:
                 return out
             cursor = page[-1].checkpoint_id

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from ingest_api.access import Principal
-from ingest_api.deps import Admin, ServicesDep, Staff, require_ward
-from ingest_api.errors import ConflictError, NotFoundError
+from ingest_api.deps import Admin, ServicesDep, Staff, require_ward, visible_checkpoint
+from ingest_api.errors import ConflictError
 from ingest_api.models import CheckpointOut, CheckpointPage
 from ingest_api.printing import poster_pdf, qr_png, qr_svg
 from ingest_api.publisher import Message
@@ -159,7 +159,7 @@ async def list_checkpoints(
 async def get_checkpoint(checkpoint_id: str, services: ServicesDep,
                          who: Staff) -> CheckpointEvent:
     """One checkpoint."""
-    return await _found(services, who, checkpoint_id)
+    return await visible_checkpoint(services, who, checkpoint_id)
 
 
 @router.put("/{checkpoint_id}", response_model=CheckpointOut,
@@ -174,7 +174,7 @@ async def update_checkpoint(checkpoint_id: str, body: CheckpointIn, services: Se
             "loc": ["body", "checkpoint_id"], "msg": "must match the path or be omitted",
             "type": "id_mismatch"}])
     _ward(body)
-    found = await _found(services, who, checkpoint_id)
+    found = await visible_checkpoint(services, who, checkpoint_id)
     require_ward(services, who, body.ward_code)
     naming = await _judge(services, body, checkpoint_id)
     event = _event(body, checkpoint_id, found, timedelta(days=services.settings.retention_days),
@@ -183,20 +183,11 @@ async def update_checkpoint(checkpoint_id: str, body: CheckpointIn, services: Se
     return event
 
 
-async def _found(services: ServicesDep, who: Principal, checkpoint_id: str) -> CheckpointEvent:
-    """The checkpoint, if registered (404) and in the caller's area (403)."""
-    found = await services.checkpoints.get(checkpoint_id)
-    if found is None:
-        raise NotFoundError(f"no checkpoint {checkpoint_id!r}")
-    require_ward(services, who, found.ward_code)
-    return found
-
-
 @router.get("/{checkpoint_id}/audit", response_model=list[AuditEvent])
 async def checkpoint_audit(checkpoint_id: str, services: ServicesDep,
                            who: Staff) -> list[AuditEvent]:
     """Who registered and changed this checkpoint, and when (newest first)."""
-    await _found(services, who, checkpoint_id)
+    await visible_checkpoint(services, who, checkpoint_id)
     return await services.audit.of("checkpoint", checkpoint_id)
 
 
@@ -206,7 +197,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 async def _code(services: ServicesDep, who: Principal,
                 checkpoint_id: str) -> tuple[CheckpointEvent, str]:
     """The checkpoint and its signed code text."""
-    cp = await _found(services, who, checkpoint_id)
+    cp = await visible_checkpoint(services, who, checkpoint_id)
     return cp, services.qr.payload(cp.checkpoint_id)
 
 

@@ -68,8 +68,7 @@ async def overview(
     sums."""
     if ward_code is not None:
         require_ward(services, who, ward_code)
-    registry = [cp for cp in await services.checkpoints.all(ward_code=ward_code)
-                if who.area.covers_ward(cp.ward_code)]
+    registry = await services.checkpoints.all(ward_code=ward_code, area=who.area)
     truncated = len(registry) > MAX_CHECKPOINTS
     registry = registry[:MAX_CHECKPOINTS]
     now = datetime.now(UTC)

@@ -52,8 +52,7 @@ async def under_used_checkpoints(
     if ward_code is not None:
         require_ward(services, who, ward_code)
     day = day or (datetime.now(UTC) + LOCAL).date() - timedelta(days=1)
-    registry = [cp for cp in await services.checkpoints.all(ward_code=ward_code)
-                if who.area.covers_ward(cp.ward_code)]
+    registry = await services.checkpoints.all(ward_code=ward_code, area=who.area)
     totals = await services.stats.daily_totals(day)
     by_id = {cp.checkpoint_id: cp for cp in registry}
     found = under_used(checkpoint_days(registry, totals), ratio=ratio)

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from detectors.counts import hours_overlapping, window_counts
-from ingest_api.deps import ServicesDep, Staff, require_ward
-from ingest_api.errors import NotFoundError
+from ingest_api.deps import ServicesDep, Staff, visible_checkpoint
 from ingest_api.models import StatsOut, WindowStats
 
 router = APIRouter(prefix="/v1/checkpoints", tags=["stats"])
@@ -19,14 +18,7 @@ WINDOWS_MS = {"5m": 5 * 60_000, "1h": 3_600_000, "24h": 86_400_000}
 @router.get("/{checkpoint_id}/stats", response_model=StatsOut, responses={403: {}, 404: {}})
 async def checkpoint_stats(checkpoint_id: str, services: ServicesDep, who: Staff) -> StatsOut:
     """Counts over sliding windows of scanned_at ending now (5 minutes, 1 hour, 24 hours)."""
-    if who.area.everywhere:
-        if not await services.checkpoints.registered([checkpoint_id]):
-            raise NotFoundError(f"no checkpoint {checkpoint_id!r}")
-    else:
-        found = await services.checkpoints.get(checkpoint_id)
-        if found is None:
-            raise NotFoundError(f"no checkpoint {checkpoint_id!r}")
-        require_ward(services, who, found.ward_code)
+    await visible_checkpoint(services, who, checkpoint_id)
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     hours = hours_overlapping(end_ms=now_ms, window_ms=max(WINDOWS_MS.values()))
