@@ -38,7 +38,9 @@ def main() -> None:
                 print(f"FLOOR {rate:.0f}", flush=True)
                 os._exit(0)
 
-    faust.Worker(app, loglevel="warning", redirect_stdouts=False).execute_from_commandline()
+    runner = faust.Worker(app, loglevel="warning", redirect_stdouts=False)
+    runner.spinner = None  # as the worker (streams.main): no root logger at DEBUG
+    runner.execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -47,6 +47,10 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     batch_max_items: int = Field(default=500, ge=1, le=5000)
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    kafka_linger_ms: int = Field(
+        default=0, ge=0, le=100,
+        description="kafka-python's linger: how long a send waits for others to share its "
+                    "produce request (README, benchmark section)")
     rate_limit_per_s: float = Field(default=200.0, ge=100, description="per key or token")
     rate_limit_burst: int = Field(default=400, ge=1)
     declaration_rate_per_s: float = Field(

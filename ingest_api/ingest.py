@@ -13,6 +13,7 @@ Order of work for a batch (a single declaration is a batch of one):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -81,6 +82,43 @@ class IngestService:
         self._retention = timedelta(days=retention_days)
         self._registry_synced = registry_synced
         self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._gathering: dict[Area, list[tuple[Any, asyncio.Future[ItemOutcome]]]] = {}
+
+    async def submit_one(self, raw: Any, *, area: Area = EVERYWHERE) -> ItemOutcome:
+        """One declaration (the single route). Declarations that arrive together (in the
+        same turn of the event loop, from several connections) are submitted as one batch:
+        one registry-and-claim script, one hand-over to the producer and one confirmation
+        for all of them instead of one each (each outcome is its own; a failure of the
+        shared calls is raised to each caller). The same id sent twice at once is the
+        batch's repeat: the later one is a duplicate of the first."""
+        future: asyncio.Future[ItemOutcome] = asyncio.get_running_loop().create_future()
+        if not self._gathering:
+            asyncio.get_running_loop().call_soon(self._submit_gathered)
+        self._gathering.setdefault(area, []).append((raw, future))
+        return await future
+
+    def _submit_gathered(self) -> None:
+        gathered, self._gathering = self._gathering, {}
+        for area, waiting in gathered.items():
+            task = asyncio.ensure_future(self._submit_for(area, waiting))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _submit_for(self, area: Area,
+                          waiting: list[tuple[Any, asyncio.Future[ItemOutcome]]]) -> None:
+        try:
+            outcomes = await self.submit([raw for raw, _ in waiting], area=area)
+        except BaseException as exc:  # each caller gets it (answered as it was before)
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), outcome in zip(waiting, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
 
     async def submit(self, raw_items: Sequence[Any], *,
                      area: Area = EVERYWHERE) -> list[ItemOutcome]:

@@ -47,10 +47,11 @@ class Message:
 
 
 class KafkaPublisher:
-    def __init__(self, bootstrap: str, *, timeout_s: float,
+    def __init__(self, bootstrap: str, *, timeout_s: float, linger_ms: int = 0,
                  on_error: Callable[[str], None] | None = None) -> None:
         self._bootstrap = bootstrap
         self._timeout_s = timeout_s
+        self._linger_ms = linger_ms
         self._on_error = on_error  # called with the topic of each message not acknowledged
         self._producer: KafkaProducer | None = None
         self._admin: KafkaAdminClient | None = None
@@ -70,7 +71,7 @@ class KafkaPublisher:
                     **client_options(),
                     acks="all",
                     enable_idempotence=True,
-                    linger_ms=0,
+                    linger_ms=self._linger_ms,
                     max_block_ms=timeout_ms,
                     request_timeout_ms=timeout_ms,
                     delivery_timeout_ms=timeout_ms + 2,

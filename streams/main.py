@@ -36,6 +36,10 @@ def run() -> None:
         start_http_server(settings.metrics_port, addr=settings.metrics_host,
                           registry=worker.metrics.registry)
     runner = faust.Worker(worker.app, loglevel=settings.log_level, redirect_stdouts=False)
+    # faust's terminal spinner sets the root logger to DEBUG at level warning and above
+    # (to spin on every record): every debug call of faust and aiokafka then built a log
+    # record, several per declaration. The worker logs to files; no spinner.
+    runner.spinner = None
     runner.execute_from_commandline()
 
 

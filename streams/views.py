@@ -52,18 +52,31 @@ def daily_totals(pipe: Pipeline, daily: Mapping[tuple[str, str], int], *,
 
 
 def stats_view(pipe: Pipeline, result: CountingResult, *, now_ms: int) -> None:
+    """The batch's hour buckets and each checkpoint's newest time, as a few script calls
+    (one command per bucket cost more in redis-py's packing and parsing than the rest of
+    the worker's own work)."""
+    sets: list[tuple[str, bytes, int]] = []
+    deletes: list[str] = []
     for (checkpoint_id, hour), bucket in result.buckets.items():
         key = redis_keys.stats_bucket(checkpoint_id, hour)
         expire_at_ms = (hour + 1) * HOUR_MS + VIEW_KEEP_MS
         if expire_at_ms <= now_ms:
-            pipe.delete(key)  # replayed history that no window ending now can reach
+            deletes.append(key)  # replayed history that no window ending now can reach
         else:
-            pipe.set(key, bucket.encode(), pxat=expire_at_ms)
-    for checkpoint_id, hour in result.removed:
-        pipe.delete(redis_keys.stats_bucket(checkpoint_id, hour))
-    for checkpoint_id, newest_ms in result.newest_ms.items():
+            sets.append((key, bucket.encode(), expire_at_ms))
+    deletes.extend(redis_keys.stats_bucket(cid, hour) for cid, hour in result.removed)
+    for i in range(0, len(sets), _CHUNK):
+        chunk = sets[i:i + _CHUNK]
+        pipe.eval(_SET_ALL, len(chunk), *(k for k, _, _ in chunk),
+                  *(a for _, v, at in chunk for a in (v, at)))
+    for i in range(0, len(deletes), _CHUNK):
+        pipe.delete(*deletes[i:i + _CHUNK])
+    newest = list(result.newest_ms.items())
+    for i in range(0, len(newest), _CHUNK):
+        part = newest[i:i + _CHUNK]
         # Only ever raised, so concurrent or replayed writers cannot move it back.
-        pipe.eval(_SET_MAX, 1, redis_keys.stats_last(checkpoint_id), newest_ms)
+        pipe.eval(_SET_MAX, len(part), *(redis_keys.stats_last(cid) for cid, _ in part),
+                  *(ms for _, ms in part))
 
 
 def visits(pipe: Pipeline, events: Sequence[DeclarationEvent], *, retention_ms: int) -> None:
@@ -73,21 +86,31 @@ def visits(pipe: Pipeline, events: Sequence[DeclarationEvent], *, retention_ms: 
     gets the retention as TTL on each write, and every key a batch writes is trimmed of
     entries older than the retention (relative to the newest entry the batch wrote to
     it), so nothing personal outlives the retention in a key that keeps being written.
+    Written by a script per chunk of keys, not six commands per declaration.
     """
-    newest: dict[str, int] = {}
+    entries: dict[str, list[tuple[int, str]]] = {}
     for e in events:
         at_ms = to_ms(e.scanned_at)
         did = str(e.declaration_id)
         for person_key in {e.person.key, e.person.id_key, e.person.phone_key} - {None}:
-            key = redis_keys.visits_of_person(str(person_key))
-            pipe.zadd(key, {f"{e.checkpoint_id}|{did}": at_ms})
-            newest[key] = max(newest.get(key, at_ms), at_ms)
-        key = redis_keys.visits_at(e.checkpoint_id)
-        pipe.zadd(key, {f"{e.person.key}|{did}": at_ms})
-        newest[key] = max(newest.get(key, at_ms), at_ms)
-    for key, at_ms in newest.items():
-        pipe.zremrangebyscore(key, "-inf", f"({at_ms - retention_ms}")
-        pipe.pexpire(key, retention_ms)
+            entries.setdefault(redis_keys.visits_of_person(str(person_key)), []).append(
+                (at_ms, f"{e.checkpoint_id}|{did}"))
+        entries.setdefault(redis_keys.visits_at(e.checkpoint_id), []).append(
+            (at_ms, f"{e.person.key}|{did}"))
+    keys: list[str] = []
+    args: list[str | int] = []
+    for key, items in entries.items():
+        keys.append(key)
+        args.append(len(items))
+        args.append(f"({max(at for at, _ in items) - retention_ms}")
+        for at_ms, member in items:
+            args.append(at_ms)
+            args.append(member)
+        if len(args) >= 2 * _CHUNK:
+            pipe.eval(_VISITS, len(keys), *keys, retention_ms, *args)
+            keys, args = [], []
+    if keys:
+        pipe.eval(_VISITS, len(keys), *keys, retention_ms, *args)
 
 
 def processed_offsets(pipe: Pipeline, records: Sequence[RawRecord]) -> None:
@@ -106,8 +129,39 @@ if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) en
 return 0
 """
 
+# Keys (or key and value pairs) per script call: a call blocks Redis while it runs.
+_CHUNK = 500
+
 _SET_MAX = """
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+for i, key in ipairs(KEYS) do
+  local cur = tonumber(redis.call('GET', key) or '0')
+  if tonumber(ARGV[i]) > cur then redis.call('SET', key, ARGV[i]) end
+end
+return 0
+"""
+
+_SET_ALL = """
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[2 * i - 1], 'PXAT', ARGV[2 * i])
+end
+return 0
+"""
+
+# ARGV: retention (ms), then per key: how many entries, the exclusive trim bound, and
+# that many (score, member) pairs.
+_VISITS = """
+local retention = ARGV[1]
+local at = 2
+for _, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[at])
+  local bound = ARGV[at + 1]
+  at = at + 2
+  for j = 1, n do
+    redis.call('ZADD', key, ARGV[at], ARGV[at + 1])
+    at = at + 2
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', bound)
+  redis.call('PEXPIRE', key, retention)
+end
 return 0
 """

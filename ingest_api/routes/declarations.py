@@ -30,7 +30,7 @@ async def submit_declaration(body: DeclarationIn, services: ServicesDep,
                              who: FrontEnd) -> DeclarationOut | JSONResponse:
     """Accept one declaration: 202 once it is durably in Kafka."""
     charge_declarations(services, who, 1)
-    (outcome,) = await services.ingest.submit([body], area=who.area)
+    outcome = await services.ingest.submit_one(body, area=who.area)
     match outcome.status:
         case "accepted":
             return DeclarationOut(declaration_id=str(body.declaration_id), status="accepted")
