@@ -365,7 +365,14 @@ class VolumeDetector:
             return []
         series = subject.series
         expected = weighted_hours = 0.0
-        for hour in range(start // HOUR_MS, (end - 1) // HOUR_MS + 1):
+        # Hours before the series is armed are skipped without a look (``armed`` only grows
+        # with the hour): a long gap before arming cost an armed() call per hour per sweep.
+        first = start // HOUR_MS
+        if series.first_hour is None:
+            first = (end - 1) // HOUR_MS + 1
+        else:
+            first = max(first, series.first_hour + p.min_history_days * DAY_H)
+        for hour in range(first, (end - 1) // HOUR_MS + 1):
             if not self.armed(series, hour) or not self._open(subject, state, hour):
                 continue
             days = self.like_days(series, hour, state)

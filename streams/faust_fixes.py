@@ -217,3 +217,36 @@ def committed_offset(app: faust.App, tp: TP) -> int | None:
 def changelog_topics(app: faust.App) -> list[str]:
     """The changelog topics of the app's tables."""
     return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+
+
+FLUSH_POLL_S = 0.002
+FLUSH_STALL_S = 0.1
+
+
+def cheap_producer_flush(app: faust.App) -> None:
+    """Replace the flush of faust's producer buffer (run before every commit) with a poll.
+
+    faust waits for the buffer to empty one sent record at a time, each through
+    ``asyncio.wait_for`` (a task and a timer per record): with a batch's several hundred
+    changelog records in the buffer at each commit, that was more of the worker's time
+    than the records' own sends. The poll keeps its rules: done when the buffer is empty,
+    given up when nothing was sent for 0.1 s, an error if the producer stopped with
+    records left.
+    """
+    buffer = cast(Any, app.producer.buffer)  # faust's type lacks message_sent
+
+    async def flush() -> None:
+        stalled = 0.0
+        while buffer.size:
+            if buffer.state != "running":
+                raise RuntimeError("Cannot flush: Producer not Running")
+            buffer.message_sent.clear()
+            await asyncio.sleep(FLUSH_POLL_S)
+            if buffer.message_sent.is_set():
+                stalled = 0.0
+            else:
+                stalled += FLUSH_POLL_S
+                if stalled >= FLUSH_STALL_S:
+                    return
+
+    buffer.flush = flush

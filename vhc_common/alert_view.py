@@ -81,13 +81,23 @@ class AlertView:
         from before this script) is repaired: indexed and streamed, its stored lifecycle
         kept.
         """
-        stored = alert.model_dump(mode="json") | {"status": AlertStatus.OPEN.value,
-                                                  "history": []}
-        text = json.dumps(stored, ensure_ascii=False)
-        keys = [_key(alert.alert_id), INDEX, SEQ, EVENTS, FACETS_FROM, *_facet_keys(stored)]
-        added = await self._redis.eval(_INSERT, len(keys), *keys, text, alert.alert_id,
-                                       self._retention_s, EVENTS_MAXLEN)
-        return bool(added)
+        (added,) = await self.insert_many([alert])
+        return added
+
+    async def insert_many(self, alerts: Sequence[AlertEvent]) -> list[bool]:
+        """``insert`` for each, in order, in one round trip (a script per alert)."""
+        if not alerts:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for alert in alerts:
+            stored = alert.model_dump(mode="json") | {"status": AlertStatus.OPEN.value,
+                                                      "history": []}
+            text = json.dumps(stored, ensure_ascii=False)
+            keys = [_key(alert.alert_id), INDEX, SEQ, EVENTS, FACETS_FROM,
+                    *_facet_keys(stored)]
+            pipe.eval(_INSERT, len(keys), *keys, text, alert.alert_id, self._retention_s,
+                      EVENTS_MAXLEN)
+        return [bool(added) for added in await pipe.execute()]
 
     async def get(self, alert_id: str) -> dict[str, Any] | None:
         raw = await self._redis.get(_key(alert_id))
