@@ -205,7 +205,10 @@ class DeclarationCounting:
             self._buckets.pop(composite_key(checkpoint_id, hour), None)
             result.removed.append((checkpoint_id, hour))
         hours = (recent.hours - stale) | set(touched)
-        if newest_ms != recent.newest_ms or hours != recent.hours:
+        # Stored when what it decides changes: the hours kept, or the horizon's floor hour.
+        # The newest time within one floor hour decides nothing (it was a table write per
+        # checkpoint per batch); the view's newest time comes from the batch itself.
+        if hours != recent.hours or floor_hour != hour_of(recent.newest_ms - self._horizon_ms):
             self._recent[checkpoint_id] = CheckpointRecent(newest_ms, hours).encode()
         result.newest_ms[checkpoint_id] = newest_ms
 

@@ -135,3 +135,64 @@ def test_uuid_forms_are_accepted_as_declaration_ids() -> None:
     h = Harness()
     result = h.counting.apply([h.record(declaration_event(declaration_id=uuid.UUID(int=5)))])
     assert result.outcomes == {"counted": 1}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_horizon_decisions_equal_the_true_newest_though_recent_is_stored_less(
+        seed: int) -> None:
+    """``recent`` is stored only when the hours kept or the horizon's floor hour change
+    (6/7): out-of-order batches, each through a fresh adapter over the same tables (what a
+    restore gives), must still judge every record against the true newest time so far."""
+    import random
+
+    rng = random.Random(seed)
+    horizon_ms = 7 * HOUR_MS + 1_234 * (seed % 2)  # a whole number of hours, or not
+    buckets: dict[str, bytes] = {}
+    recent: dict[str, str] = {}
+    newest: dict[str, int] = {}
+    offset = writes = 0
+    for _batch in range(40):
+        counting = DeclarationCounting(buckets=buckets, recent=recent, policy=FlagPolicy(),
+                                       outbreak_areas_at=lambda _ms: (),
+                                       horizon_ms=horizon_ms)
+        events = [declaration_event(
+            checkpoint_id=f"PY-XH-{rng.randrange(3)}",
+            scanned_at=T0 + timedelta(minutes=rng.randrange(-60 * 9, 60 * 30)) + timedelta(
+                minutes=_batch * 20)) for _ in range(rng.randrange(1, 12))]
+        records = []
+        for e in events:
+            offset += 1
+            records.append(RawRecord("declarations.v1", 0, offset, e.checkpoint_id.encode(),
+                                     e.model_dump_json().encode()))
+        before = dict(recent)
+        for e in events:
+            cid, at = e.checkpoint_id, int(e.scanned_at.timestamp() * 1000)
+            newest[cid] = max(newest.get(cid, 0), at)
+        result = counting.apply(records)
+        writes += sum(1 for k in recent if recent[k] != before.get(k))
+        for item in result.events:
+            cid = item.event.checkpoint_id
+            beyond = hour_of(item.scanned_at_ms) < hour_of(newest[cid] - horizon_ms)
+            assert (item.outcome == "beyond_horizon") == beyond, (item, newest[cid])
+        for cid, ms in result.newest_ms.items():
+            assert hour_of(ms - horizon_ms) == hour_of(newest[cid] - horizon_ms)
+    assert writes < offset  # stored less often than once per record
+
+
+def test_a_floor_hour_moved_within_a_kept_hour_is_stored() -> None:
+    """A horizon that is not whole hours moves its floor inside an hour already kept."""
+    horizon_ms = 7 * HOUR_MS + 1_234
+    hour_ms = hour_of(END_MS) * HOUR_MS
+    buckets: dict[str, bytes] = {}
+    recent: dict[str, str] = {}
+    outcomes = []
+    for offset, at_ms in enumerate([hour_ms + 500, hour_ms + 2_000, hour_ms - 7 * HOUR_MS - 1]):
+        counting = DeclarationCounting(buckets=buckets, recent=recent, policy=FlagPolicy(),
+                                       outbreak_areas_at=lambda _ms: (), horizon_ms=horizon_ms)
+        event = declaration_event(scanned_at=T0 + timedelta(milliseconds=at_ms - END_MS))
+        result = counting.apply([RawRecord("declarations.v1", 0, offset, b"PY-XH-CHO",
+                                           event.model_dump_json().encode())])
+        outcomes.append(result.events[0].outcome)
+    # Against the newest (hour + 2 s) the floor is the hour 7 hours back: the last record
+    # lies before it.
+    assert outcomes == ["counted", "counted", "beyond_horizon"]
