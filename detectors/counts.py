@@ -27,6 +27,7 @@ Cold start: no buckets, every count 0.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -98,12 +99,16 @@ class HourBucket:
     ``decode()``.
     """
 
-    __slots__ = ("entries", "hour")
+    __slots__ = ("_packed", "_packed_n", "entries", "hour")
 
     def __init__(self, hour: int,
                  entries: dict[int, tuple[int, int, int]] | None = None) -> None:
         self.hour = hour
         self.entries: dict[int, tuple[int, int, int]] = entries if entries is not None else {}
+        # Entries are only ever added (in insertion order): the encoding of the first
+        # ``_packed_n`` stays valid, and encoding again packs only what came since.
+        self._packed: bytes | None = None
+        self._packed_n = 0
 
     def add(self, item: CountedDeclaration) -> AddOutcome:
         """Count ``item`` unless it is counted already (then nothing changes)."""
@@ -125,9 +130,16 @@ class HourBucket:
         return ((ts, fl) for ts, fl, _ in self.entries.values())
 
     def encode(self) -> bytes:
-        parts = [bytes([_VERSION])]
-        parts.extend(_ENTRY.pack(k, ts, fl, off) for k, (ts, fl, off) in self.entries.items())
-        return b"".join(parts)
+        """The stored form: a version byte and the entries in the order they came. Only
+        entries added since the last ``encode`` or ``decode`` are packed (a busy
+        checkpoint's hour holds thousands, and a batch adds a few)."""
+        if self._packed is None:
+            self._packed, self._packed_n = bytes([_VERSION]), 0
+        if self._packed_n < len(self.entries):
+            fresh = itertools.islice(self.entries.items(), self._packed_n, None)
+            self._packed += b"".join(_ENTRY.pack(k, ts, fl, off) for k, (ts, fl, off) in fresh)
+            self._packed_n = len(self.entries)
+        return self._packed
 
     @classmethod
     def decode(cls, hour: int, data: bytes | None) -> HourBucket:
@@ -140,7 +152,10 @@ class HourBucket:
             )
         entries = {k: (ts, fl, off)
                    for k, ts, fl, off in _ENTRY.iter_unpack(memoryview(data)[1:])}
-        return cls(hour, entries)
+        bucket = cls(hour, entries)
+        if len(entries) * _ENTRY.size == len(data) - 1:  # no key twice: the text is canonical
+            bucket._packed, bucket._packed_n = bytes(data), len(entries)
+        return bucket
 
 
 @dataclass(frozen=True, slots=True)

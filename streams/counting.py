@@ -43,6 +43,9 @@ __all__ = [
 #: The outcome of a declaration too old for the count buckets (still one for detection).
 BEYOND_HORIZON = "beyond_horizon"
 
+#: Decoded hour buckets kept between batches (``DeclarationCounting._hot``).
+HOT_BUCKETS_MAX = 20_000
+
 log = logging.getLogger(__name__)
 
 
@@ -144,6 +147,14 @@ class DeclarationCounting:
         self._policy = policy
         self._outbreak_areas_at = outbreak_areas_at
         self._horizon_ms = horizon_ms
+        #: decoded buckets kept between batches with the bytes written for each, reused
+        #: while the table still holds those very bytes (a busy checkpoint's hour was
+        #: decoded and encoded whole at every batch). Popped while a batch uses it.
+        self._hot: dict[str, tuple[bytes, HourBucket]] = {}
+
+    def forget(self) -> None:
+        """Drop the decoded buckets kept between batches (after a rebalance)."""
+        self._hot.clear()
 
     def apply(self, records: Sequence[RawRecord]) -> CountingResult:
         result = CountingResult()
@@ -184,9 +195,11 @@ class DeclarationCounting:
                 continue
             bucket = touched.get(hour)
             if bucket is None:
-                bucket = HourBucket.decode(
-                    hour, self._buckets.get(composite_key(checkpoint_id, hour))
-                )
+                key = composite_key(checkpoint_id, hour)
+                raw = self._buckets.get(key)
+                hot = self._hot.pop(key, None)
+                bucket = (hot[1] if hot is not None and raw is not None and hot[0] == raw
+                          else HourBucket.decode(hour, raw))
                 touched[hour] = bucket
             added = bucket.add(CountedDeclaration(
                 key=declaration_key(item.event.declaration_id),
@@ -198,12 +211,18 @@ class DeclarationCounting:
             result.outcomes[added.value] += 1
         for hour, bucket in touched.items():
             # Written even when unchanged: a replay after a crash must rebuild the view.
-            self._buckets[composite_key(checkpoint_id, hour)] = bucket.encode()
+            key = composite_key(checkpoint_id, hour)
+            data = self._buckets[key] = bucket.encode()
+            self._hot[key] = (data, bucket)
             result.buckets[(checkpoint_id, hour)] = bucket
         stale = {h for h in recent.hours if h < floor_hour}
         for hour in stale:
-            self._buckets.pop(composite_key(checkpoint_id, hour), None)
+            key = composite_key(checkpoint_id, hour)
+            self._buckets.pop(key, None)
+            self._hot.pop(key, None)
             result.removed.append((checkpoint_id, hour))
+        while len(self._hot) > HOT_BUCKETS_MAX:  # the least recently used go first
+            del self._hot[next(iter(self._hot))]
         hours = (recent.hours - stale) | set(touched)
         # Stored when what it decides changes: the hours kept, or the horizon's floor hour.
         # The newest time within one floor hour decides nothing (it was a table write per

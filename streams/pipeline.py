@@ -317,6 +317,7 @@ class Pipeline:
         """After a rebalance: stored outboxes (and states) may come from another worker."""
         self._confirmed.clear()
         self._hot.clear()
+        self.counting.forget()
 
     def pending_outboxes(self, partitions: Iterable[int] | None = None) -> BatchOutput:
         """The stored outboxes this process has not confirmed (call after start and after
