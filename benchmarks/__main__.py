@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-from benchmarks import e2e, ingest, worker_memory, worker_throughput
+from benchmarks import e2e, ingest, keep_up, worker_memory, worker_throughput
 
 
 def main() -> int:
@@ -34,6 +34,10 @@ def main() -> int:
     print(f"202 to SSE alert at 25% of the maximum rate ({latency['rate']:,.0f} req/s): "
           f"p50 {latency['p50_s']} s, p99 {latency['p99_s']} s "
           f"({latency['alerts_seen']}/{latency['alerts_expected']} alerts)", flush=True)
+    behind = keep_up.measure_in_tmp(max(20.0, args.seconds * 2))
+    print(f"worker while one API process ingests batches at its maximum "
+          f"({behind['accepted_per_s']:,.0f} decl/s): {behind['behind_at_end']:,} behind at "
+          f"the end, caught up {behind['lag_at_end_s']} s later", flush=True)
     print("worker memory (10,000 checkpoints; check-ins retained in its state):", flush=True)
     memory = worker_memory.measure_all(10_000, 1_000_000)
     print(f"worker RSS, 10,000 checkpoints and 1,000,000 retained check-ins: "
@@ -48,6 +52,7 @@ def main() -> int:
         "batch_vs_bare_producer": api["batch_vs_bare_producer"],
         "e2e_p99_s": latency["p99_s"],
         "e2e_p50_s": latency["p50_s"],
+        "keep_up_lag_s": behind["lag_at_end_s"],
         "worker_rss_gib": memory["worker_rss_gib"],
         "worker_kib_per_retained_checkin": memory["kib_per_retained_checkin"],
         "worker_bytes_per_checkpoint": memory["bytes_per_checkpoint"],

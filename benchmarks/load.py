@@ -23,7 +23,12 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 
-def declaration(checkpoint: str, i: int) -> dict[str, object]:
+def declaration(checkpoint: str, i: int, checkpoints: int = 1) -> dict[str, object]:
+    """The ``i``-th declaration: at ``checkpoint``, or spread over ``checkpoints`` ids of its
+    form (``BENCH-0000`` … ``BENCH-0199``)."""
+    if checkpoints > 1:
+        stem, _, _ = checkpoint.rpartition("-")
+        checkpoint = f"{stem}-{i % checkpoints:04d}"
     return {"declaration_id": str(uuid.uuid4()), "checkpoint_id": checkpoint,
             "scanned_at": datetime.now(UTC).isoformat(),
             "person": {"id_number": f"{100_000_000 + i % 899_999_999:09d}",
@@ -66,14 +71,15 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         path = "/v1/declarations/batch"
 
         def body_of(i: int) -> object:
-            return {"declarations": [declaration(args.checkpoint, i * args.batch + j)
+            return {"declarations": [declaration(args.checkpoint, i * args.batch + j,
+                                                 args.checkpoints)
                                      for j in range(args.batch)]}
         per_request = args.batch
     else:
         path = "/noop" if args.mode == "noop" else "/v1/declarations"
 
         def body_of(i: int) -> object:
-            return declaration(args.checkpoint, i)
+            return declaration(args.checkpoint, i, args.checkpoints)
         per_request = 1
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
@@ -102,6 +108,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--key", default="")
     parser.add_argument("--checkpoint", default="BENCH-0000")
+    parser.add_argument("--checkpoints", type=int, default=1,
+                        help="spread over this many checkpoint ids like --checkpoint's")
     print(json.dumps(asyncio.run(run(parser.parse_args()))), flush=True)
 
 
