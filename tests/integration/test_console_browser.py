@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.integration.conftest import STAFF_TOKEN, Api, good_name
+from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer
+from tests.integration.conftest import STAFF_TOKEN, Api, good_name, service_env, start_api
 
 pytestmark = pytest.mark.integration
 
@@ -120,4 +121,49 @@ def test_console_end_to_end(api: Api, page: Page, run_dir: Path) -> None:
                                              timeout=15_000)
     expect(frame.locator("body")).to_contain_text(cid)
     page.screenshot(path=shots / "6-report.png", full_page=True)
+    assert errors == []
+
+
+VIEWER_TOKEN = "viewer-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def viewer_api(kafka: KafkaBroker, redis_server: RedisServer, worker: ManagedProcess,
+               run_dir: Path) -> Iterator[Api]:
+    env = service_env(kafka, redis_server, run_dir,
+                      VHC_STAFF_TOKENS=f"{STAFF_TOKEN},{VIEWER_TOKEN}:viewer:08749")
+    instance = start_api(env, run_dir / "api-viewer.log", wait_ready=True)
+    yield instance
+    instance.client.close()
+    instance.process.stop()
+
+
+def test_a_viewer_sees_its_scope_and_cannot_act(viewer_api: Api, page: Page,
+                                                run_dir: Path) -> None:
+    """A scoped viewer's console says who it is and where, and offers no acknowledge or
+    resolve on an alert (the API refuses them too: ``test_access``)."""
+    api = viewer_api
+    cid = f"UI-{uuid.uuid4().hex[:6]}"
+    assert api.client.post("/v1/checkpoints", headers=api.staff, json={
+        "checkpoint_id": cid, "name": good_name("Cửa hàng", cid, "08749"), "kind": "shop",
+        "ward_code": "08749", "address": "Số 2"}).status_code == 201
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{api.base_url}/")
+    page.fill("#token", VIEWER_TOKEN)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#whoami")).to_have_text("Xem · 08749")
+    expect(page.locator("#live")).to_have_class("live on", timeout=15_000)
+    answer = api.client.post("/v1/declarations", headers=api.front_end, json={
+        "declaration_id": str(uuid.uuid4()), "checkpoint_id": cid,
+        "scanned_at": datetime.now(UTC).isoformat(), "person": {"id_number": "223456789"},
+        "contact": "f0"})
+    assert answer.status_code == 202, answer.text
+    item = page.locator(f'#alerts li[data-severity="critical"]:has-text("{cid}")').first
+    expect(item).to_be_visible(timeout=30_000)
+    item.locator("button.row").click()
+    expect(page.locator("#read-only")).to_be_visible()
+    assert page.locator("#ack").count() == 0 and page.locator("#resolve").count() == 0
+    page.screenshot(path=run_dir / "viewer.png")
     assert errors == []
