@@ -26,6 +26,7 @@ from detectors.counts import (
 from detectors.errors import decoding
 from detectors.flags import DeclarationFlags, FlagPolicy, flags_of
 from streams.errors import BadRecordError
+from streams.kept import KeptDecoded
 from vhc_common.partitioning import composite_key
 from vhc_common.schemas import DeclarationEvent
 from vhc_common.timebase import hour_of, to_ms
@@ -43,7 +44,7 @@ __all__ = [
 #: The outcome of a declaration too old for the count buckets (still one for detection).
 BEYOND_HORIZON = "beyond_horizon"
 
-#: Decoded hour buckets kept between batches (``DeclarationCounting._hot``).
+#: Decoded hour buckets kept between batches (``streams.kept``).
 HOT_BUCKETS_MAX = 20_000
 
 log = logging.getLogger(__name__)
@@ -147,10 +148,9 @@ class DeclarationCounting:
         self._policy = policy
         self._outbreak_areas_at = outbreak_areas_at
         self._horizon_ms = horizon_ms
-        #: decoded buckets kept between batches with the bytes written for each, reused
-        #: while the table still holds those very bytes (a busy checkpoint's hour was
-        #: decoded and encoded whole at every batch). Popped while a batch uses it.
-        self._hot: dict[str, tuple[bytes, HourBucket]] = {}
+        #: decoded buckets kept between batches (a busy checkpoint's hour was decoded and
+        #: encoded whole at every batch)
+        self._hot: KeptDecoded[HourBucket] = KeptDecoded(HOT_BUCKETS_MAX)
 
     def forget(self) -> None:
         """Drop the decoded buckets kept between batches (after a rebalance)."""
@@ -197,9 +197,8 @@ class DeclarationCounting:
             if bucket is None:
                 key = composite_key(checkpoint_id, hour)
                 raw = self._buckets.get(key)
-                hot = self._hot.pop(key, None)
-                bucket = (hot[1] if hot is not None and raw is not None and hot[0] == raw
-                          else HourBucket.decode(hour, raw))
+                kept = self._hot.take(key, raw)
+                bucket = kept if kept is not None else HourBucket.decode(hour, raw)
                 touched[hour] = bucket
             added = bucket.add(CountedDeclaration(
                 key=declaration_key(item.event.declaration_id),
@@ -213,16 +212,14 @@ class DeclarationCounting:
             # Written even when unchanged: a replay after a crash must rebuild the view.
             key = composite_key(checkpoint_id, hour)
             data = self._buckets[key] = bucket.encode()
-            self._hot[key] = (data, bucket)
+            self._hot.keep(key, data, bucket)
             result.buckets[(checkpoint_id, hour)] = bucket
         stale = {h for h in recent.hours if h < floor_hour}
         for hour in stale:
             key = composite_key(checkpoint_id, hour)
             self._buckets.pop(key, None)
-            self._hot.pop(key, None)
+            self._hot.drop(key)
             result.removed.append((checkpoint_id, hour))
-        while len(self._hot) > HOT_BUCKETS_MAX:  # the least recently used go first
-            del self._hot[next(iter(self._hot))]
         hours = (recent.hours - stale) | set(touched)
         # Stored when what it decides changes: the hours kept, or the horizon's floor hour.
         # The newest time within one floor hour decides nothing (it was a table write per

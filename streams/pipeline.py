@@ -74,6 +74,7 @@ from detectors.series import DEFAULT_KEEP_HOURS, HourlySeries
 from detectors.volume import VolumeDetector, VolumeState
 from streams.counting import Counted, CountingResult, DeclarationCounting, RawRecord
 from streams.errors import BadRecordError
+from streams.kept import KeptDecoded
 from streams.offsets import Admission, OffsetGuard
 from streams.wards import HourSummary, Watermark
 from vhc_common.partitioning import KEY_SEPARATOR, partition_for, partition_key
@@ -304,11 +305,9 @@ class Pipeline:
         self._clock_keys = [partition_key(p, partitions, "clock") for p in range(partitions)]
         #: checkpoints whose stored outbox this process wrote or re-sent
         self._confirmed: set[str] = set()
-        #: decoded states kept between batches with the text written for each: a batch
-        #: reuses one while the table still holds that very text (decoding every touched
-        #: checkpoint's JSON was a third of the pipeline's time). Popped while a batch
-        #: uses it, so a batch that fails leaves nothing half-changed behind.
-        self._hot: dict[str, tuple[str, CheckpointEnvelope]] = {}
+        #: decoded states kept between batches (decoding every touched checkpoint's JSON
+        #: was a third of the pipeline's time)
+        self._hot: KeptDecoded[CheckpointEnvelope] = KeptDecoded(HOT_MAX)
         self.offsets = OffsetGuard()
 
     # -------------------------------------------------------------- outbox recovery
@@ -482,9 +481,8 @@ class Pipeline:
         env = batch.envelopes.get(cid)
         if env is None:
             raw = self._tables.checkpoints.get(cid)
-            hot = self._hot.pop(cid, None)
-            env = batch.envelopes[cid] = (hot[1] if hot is not None and hot[0] == raw
-                                          else self._decode(raw))
+            kept = self._hot.take(cid, raw)
+            env = batch.envelopes[cid] = kept if kept is not None else self._decode(raw)
             if cid not in self._confirmed and env.outbox:
                 self._resend(batch.out, env.outbox)  # written before a crash: maybe lost
             batch.produced[cid] = []
@@ -658,11 +656,9 @@ class Pipeline:
             env.outbox = batch.produced[cid]
             text = env.encode()
             self._tables.checkpoints[cid] = text
-            self._hot[cid] = (text, env)
+            self._hot.keep(cid, text, env)
             self._confirmed.add(cid)
             _to_sends(batch.out, env.outbox)
-        while len(self._hot) > HOT_MAX:  # the least recently used go first
-            del self._hot[next(iter(self._hot))]
         batch.out.summary_sends += batch.watermarks
 
 
