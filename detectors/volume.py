@@ -198,8 +198,16 @@ class VolumeDetector:
 
     # -------------------------------------------------------------- baselines
 
+    def armed_from(self, series: HourlySeries) -> int | None:
+        """The first hour judged: ``min_history_days`` of history before it (``None``: a
+        series never seen)."""
+        if series.first_hour is None:
+            return None
+        return series.first_hour + self.params.min_history_days * DAY_H
+
     def armed(self, series: HourlySeries, hour: int) -> bool:
-        return series.age_hours(hour) >= self.params.min_history_days * DAY_H
+        first = self.armed_from(series)
+        return first is not None and hour >= first
 
     def like_days(self, series: HourlySeries, hour: int, state: VolumeState) -> list[int]:
         """How many days back (``j``) the like hours of ``hour`` are: the same local time on
@@ -365,15 +373,12 @@ class VolumeDetector:
             return []
         series = subject.series
         expected = weighted_hours = 0.0
-        # Hours before the series is armed are skipped without a look (``armed`` only grows
-        # with the hour): a long gap before arming cost an armed() call per hour per sweep.
-        first = start // HOUR_MS
-        if series.first_hour is None:
-            first = (end - 1) // HOUR_MS + 1
-        else:
-            first = max(first, series.first_hour + p.min_history_days * DAY_H)
-        for hour in range(first, (end - 1) // HOUR_MS + 1):
-            if not self.armed(series, hour) or not self._open(subject, state, hour):
+        # Only armed hours: a long gap before arming cost a look per hour per sweep.
+        armed_from = self.armed_from(series)
+        if armed_from is None:
+            return []  # never seen: nothing is expected
+        for hour in range(max(start // HOUR_MS, armed_from), (end - 1) // HOUR_MS + 1):
+            if not self._open(subject, state, hour):
                 continue
             days = self.like_days(series, hour, state)
             if not days:
