@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import statistics
 import sys
@@ -123,14 +122,7 @@ def _measure(kafka: KafkaBroker, cache: RedisServer, root: Path,
     procs: list[ManagedProcess] = []
     try:
         port = free_port()
-        env = {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap, "VHC_REDIS_URL": cache.url,
-               "VHC_INGEST_KEYS": ingest.KEY, "VHC_STAFF_TOKENS": ingest.TOKEN,
-               "VHC_PSEUDONYM_SECRET": ingest.SECRET, "VHC_API_PORT": str(port),
-               "VHC_ENVIRONMENT": "development",
-               "VHC_RATE_LIMIT_PER_S": "1000000", "VHC_RATE_LIMIT_BURST": "1000000",
-               "VHC_DECLARATION_RATE_PER_S": "1e7", "VHC_DECLARATION_BURST": "10000000",
-               "VHC_PARTITIONS": "4", "VHC_DATA_DIR": str(root / "worker"),
-               "VHC_METRICS_PORT": "0", "VHC_LOG_LEVEL": "warning"}
+        env = ingest.system_env(kafka, cache, root, port)
         procs.append(ManagedProcess.spawn_module("worker", "streams.main", env,
                                                  root / "worker.log"))
         api = ManagedProcess.spawn_module("api", "ingest_api.main", env, root / "api.log")

@@ -34,6 +34,23 @@ SECRET = "bench-pseudonym-secret-0123456789"
 CHECKPOINT = "BENCH-0000"
 
 
+def api_env(kafka: KafkaBroker, cache: RedisServer, api_port: int) -> dict[str, str]:
+    """The API's environment in every benchmark: development secrets, no rate limits."""
+    return {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap, "VHC_REDIS_URL": cache.url,
+            "VHC_INGEST_KEYS": KEY, "VHC_STAFF_TOKENS": TOKEN, "VHC_PSEUDONYM_SECRET": SECRET,
+            "VHC_ENVIRONMENT": "development", "VHC_API_PORT": str(api_port),
+            "VHC_RATE_LIMIT_PER_S": "1000000", "VHC_RATE_LIMIT_BURST": "1000000",
+            "VHC_DECLARATION_RATE_PER_S": "1e7", "VHC_DECLARATION_BURST": "10000000"}
+
+
+def system_env(kafka: KafkaBroker, cache: RedisServer, root: Path,
+               api_port: int) -> dict[str, str]:
+    """``api_env`` and a worker's (4 partitions, state under ``root``, quiet)."""
+    return {**api_env(kafka, cache, api_port), "VHC_PARTITIONS": "4",
+            "VHC_DATA_DIR": str(root / "worker"), "VHC_METRICS_PORT": "0",
+            "VHC_LOG_LEVEL": "warning"}
+
+
 def _wait(url: str, proc: ManagedProcess, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -86,12 +103,7 @@ def _measure(kafka: KafkaBroker, cache: RedisServer, root: Path,
     procs: list[ManagedProcess] = []
     try:
         api_port, noop_port = free_port(), free_port()
-        env = {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap, "VHC_REDIS_URL": cache.url,
-               "VHC_INGEST_KEYS": KEY, "VHC_STAFF_TOKENS": TOKEN, "VHC_PSEUDONYM_SECRET": SECRET,
-               "VHC_ENVIRONMENT": "development",
-               "VHC_API_PORT": str(api_port), "VHC_RATE_LIMIT_PER_S": "1000000",
-               "VHC_RATE_LIMIT_BURST": "1000000", "VHC_DECLARATION_RATE_PER_S": "1e7",
-               "VHC_DECLARATION_BURST": "10000000", "BENCH_NOOP_PORT": str(noop_port)}
+        env = {**api_env(kafka, cache, api_port), "BENCH_NOOP_PORT": str(noop_port)}
         api = ManagedProcess.spawn_module("api", "ingest_api.main", env, root / "api.log")
         noop = ManagedProcess.spawn_module("noop", "benchmarks.noop_api", env, root / "noop.log")
         procs += [api, noop]
