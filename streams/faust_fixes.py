@@ -1,6 +1,7 @@
-"""Two fixes to faust-streaming 0.15: its recovery (installed through faust's
-``TableManager`` setting, ``create_worker`` sets it) and its table changelog sends
-(``ProducerTopics``, awaited by the agents before every batch).
+"""Fixes to faust-streaming 0.15: its recovery (installed through faust's
+``TableManager`` setting, ``create_worker`` sets it), its table changelog sends
+(``ProducerTopics``, awaited by the agents before every batch) and the cost of its
+pre-commit flush (``cheap_producer_flush``, below).
 
 When a worker gets partitions, faust pauses them, restores the tables, and then, in
 ``Recovery.on_recovery_completed`` (and ``_resume_streams``, without tables), *resumes*
