@@ -49,6 +49,7 @@ from detectors.flags import DeclarationFlags, FlagPolicy
 from detectors.outbreak import OutbreakAreaChange, OutbreakAreaHistory
 from detectors.schedule import HoursChange, HoursTimeline, parse_opening_hours
 from detectors.volume import VolumeDetector, VolumeParams
+from streams.changelog import BatchedTable, batched_changelogs, flush_changelogs
 from streams.config import WorkerSettings
 from streams.counting import RawRecord
 from streams.errors import BadRecordError
@@ -267,8 +268,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         web_enabled=False,
         broker_max_poll_records=settings.batch_max,
         producer_max_request_size=MAX_RECORD_BYTES,
-        # A batch's changelog records went out one or two per produce request (linger 0):
-        # a few milliseconds gather them into a request per partition.
+        # A batch's alerts and summaries went out one or two per produce request (linger
+        # 0): a few milliseconds gather them into a request per partition.
         producer_linger=PRODUCER_LINGER_S,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
         stream_buffer_maxsize=max(4096, settings.batch_max * 4),
@@ -276,13 +277,17 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         value_serializer="raw",
         # Seek stream partitions before resuming them after a rebalance (streams.faust_fixes)
         TableManager=SeekFirstTableManager,
+        # Table changelog records leave a batch at a time (streams.changelog)
+        Table=BatchedTable,
     )
-    # faust's producer buffer holds the changelog records of table writes; past
-    # ``max_messages`` (100) the consumer stops to drain it record by record (polling with
-    # 0.1 s timeouts, a warning each time), though every batch writes several hundred.
-    # Commits still flush it first (faust's ``Consumer.commit``).
+    # faust's producer buffer holds what faust sends with ``send_soon`` (it held the
+    # tables' changelog records before ``streams.changelog``); past ``max_messages`` (100)
+    # the consumer stops to drain it record by record (polling with 0.1 s timeouts, a
+    # warning each time). Commits still flush it first (faust's ``Consumer.commit``), and
+    # the batched changelogs before it (``batched_changelogs``).
     app.producer.buffer.max_messages = max(PRODUCER_BUFFER_MIN, settings.batch_max * 4)
     cheap_producer_flush(app)
+    batched_changelogs(app)
     redis = Redis.from_url(settings.redis_url)
     alert_view = AlertView(redis, retention_s=settings.retention_days * 86_400)
     models = ReadModels(partitions=settings.partitions,
@@ -364,8 +369,10 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
 
     async def deliver(alert_sends: Sequence[tuple[bytes, bytes]],
                       summary_sends: Sequence[tuple[bytes, bytes]] = ()) -> None:
-        """Send, then wait for every acknowledgement: the outbox just written may be
+        """Send the batch's changelog records (its outboxes among them), then its alerts
+        and summaries, and wait for their acknowledgements: the outbox just written may be
         replaced by the next batch only once it is delivered."""
+        await flush_changelogs(app)
         acks = [await alerts_topic.send(key=k, value=v) for k, v in alert_sends]
         acks += [await by_ward.send(key=k, value=v) for k, v in summary_sends]
         if acks:
