@@ -48,7 +48,11 @@ again, once the checkpoint's late declarations have moved past its end plus ``gr
 checkpoint's ward hears of the reopened hour through a new summary.
 
 Hours are judged at quarter-hour steps of stream time: hour-based detectors when an hour
-closes, ongoing conditions (a silence) at every step.
+closes, ongoing conditions (a silence) at every step. An envelope is written when a batch
+changed it: a record applied, an hour judged, an alert raised, an outbox re-sent. A step
+that only looked (no alert: ``on_clock`` changes a detector's state only when it raises
+one) is not written; after a restart the steps since the last write are looked at again
+from that same state, which decides as it did.
 """
 
 from __future__ import annotations
@@ -260,7 +264,11 @@ class _Batch:
     """Per-batch working set: decoded envelopes and partition clocks, written once."""
 
     envelopes: dict[str, CheckpointEnvelope] = field(default_factory=dict)
+    #: each loaded envelope's stored form (to keep an unchanged one decoded)
+    stored: dict[str, str | None] = field(default_factory=dict)
     produced: dict[str, list[list[str]]] = field(default_factory=dict)
+    #: envelopes the batch changed (besides the step: see the module doc)
+    changed: set[str] = field(default_factory=set)
     #: sent after the batch's summaries: a ward must see an hour's summaries first
     watermarks: list[tuple[bytes, bytes]] = field(default_factory=list)
     out: BatchOutput = field(default_factory=BatchOutput)
@@ -480,11 +488,12 @@ class Pipeline:
     def _load(self, batch: _Batch, cid: str) -> CheckpointEnvelope:
         env = batch.envelopes.get(cid)
         if env is None:
-            raw = self._tables.checkpoints.get(cid)
+            raw = batch.stored[cid] = self._tables.checkpoints.get(cid)
             kept = self._hot.take(cid, raw)
             env = batch.envelopes[cid] = kept if kept is not None else self._decode(raw)
             if cid not in self._confirmed and env.outbox:
                 self._resend(batch.out, env.outbox)  # written before a crash: maybe lost
+                batch.changed.add(cid)  # stored again with this batch's outbox
             batch.produced[cid] = []
         return env
 
@@ -502,6 +511,7 @@ class Pipeline:
             batch.out.outcomes["replayed_detection"] += 1
             return
         env.offset = item.record.offset
+        batch.changed.add(cid)
         if item.duplicate:
             return
         info = self._info(cid)
@@ -583,6 +593,7 @@ class Pipeline:
         closed = self._rules.closed_through(clock_ms)
         if closed - env.cursor > self._keep_hours:
             env.cursor = closed - self._keep_hours  # nothing older is kept to judge
+            batch.changed.add(cid)
         # Stream time may jump (a replay: the next record is a day later). Walk the jump
         # step by step, as live time would have: each hour judged as of its close, what
         # was ongoing (a silence) looked at every step, dated when it showed.
@@ -602,6 +613,7 @@ class Pipeline:
         for hour in range(env.cursor + 1, through + 1):
             self._judge_hour(batch, env, cid, info, hour, now_ms=now_ms, late=False)
             env.cursor = hour
+            batch.changed.add(cid)
 
     def _at_step(self, batch: _Batch, env: CheckpointEnvelope, cid: str, info: CheckpointInfo,
                  clock_ms: int) -> None:
@@ -650,9 +662,13 @@ class Pipeline:
         batch.out.alerts.append(alert)
 
     def _finish(self, batch: _Batch) -> None:
-        """Write each touched envelope once, its outbox being what this batch produced;
+        """Write each changed envelope once, its outbox being what this batch produced;
         the watermarks go last (the summaries they vouch for are in the outboxes)."""
         for cid, env in batch.envelopes.items():
+            if cid not in batch.changed and not batch.produced[cid]:
+                # Only looked at (a sweep's step): the table keeps what it holds.
+                self._hot.keep(cid, batch.stored[cid], env)
+                continue
             env.outbox = batch.produced[cid]
             text = env.encode()
             self._tables.checkpoints[cid] = text
