@@ -334,6 +334,9 @@ class AberrationDetector:
                  now_ms: int) -> list[AlertEvent]:
         return []
 
+    def clock_due(self, state: AberrationState, subject: Subject) -> int | None:
+        return None
+
     # -------------------------------------------------------------- judging an hour
 
     def armed(self, series: HourlySeries, hour: int) -> bool:

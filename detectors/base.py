@@ -13,7 +13,10 @@ stream time), never from the clock. Three events drive detectors:
 * ``on_clock``: stream time moved on (every quarter of an hour), for detectors that
   judge an ongoing condition such as a silence.
 
-A detector that has nothing to do for one of them returns ``[]``.
+A detector that has nothing to do for one of them returns ``[]``. ``clock_due`` says
+from when ``on_clock`` can next do something (``None``: not before the state or the
+series changes), so a caller may skip the looks before then: they would return ``[]``
+and change nothing.
 
 False-alarm budget
 ------------------
@@ -100,3 +103,9 @@ class Detector(Protocol[S]):
                        late: bool) -> list[AlertEvent]: ...
 
     def on_clock(self, state: S, subject: Subject, *, now_ms: int) -> list[AlertEvent]: ...
+
+    def clock_due(self, state: S, subject: Subject) -> int | None:
+        """The earliest ``now_ms`` at which ``on_clock`` can raise an alert or change
+        ``state``, as long as neither ``state`` nor ``subject.series`` changes (``None``:
+        not before one of them does)."""
+        ...

@@ -189,6 +189,9 @@ class ClusterDetector:
     def on_clock(self, state: ClusterState, subject: Subject, *, now_ms: int) -> list[AlertEvent]:
         return []
 
+    def clock_due(self, state: ClusterState, subject: Subject) -> int | None:
+        return None
+
     # -------------------------------------------------------------- internals
 
     def _check(self, state: ClusterState, subject: Subject, at_ms: int) -> AlertEvent | None:

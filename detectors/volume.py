@@ -363,6 +363,18 @@ class VolumeDetector:
                 s = 0.0
         return s, alarm
 
+    def clock_due(self, state: VolumeState, subject: Subject) -> int | None:
+        """When ``on_clock`` next looks at anything: once the gap since the last
+        declaration (less the grace) has begun and reaches an armed hour. Before that
+        its range of hours is empty, nothing is expected, and it returns ``[]``."""
+        if subject.checkpoint_id is None or state.last_ms is None \
+                or state.silent_since_ms == state.last_ms:
+            return None  # nothing seen, or this gap was alerted: until the next declaration
+        armed_from = self.armed_from(subject.series)
+        if armed_from is None:
+            return None
+        return max(state.last_ms, armed_from * HOUR_MS) + 1 + self.params.grace_s * 1000
+
     def on_clock(self, state: VolumeState, subject: Subject, *, now_ms: int) -> list[AlertEvent]:
         """Judge the ongoing gap since the last declaration for a silence."""
         p = self.params

@@ -71,6 +71,9 @@ class MultiMethod:
     def on_clock(self, state: MultiState, subject: Subject, *, now_ms: int) -> list[AlertEvent]:
         return []
 
+    def clock_due(self, state: MultiState, subject: Subject) -> int | None:
+        return None
+
     def on_hour_closed(self, state: MultiState, subject: Subject, hour: int, *, now_ms: int,
                        late: bool) -> list[AlertEvent]:
         out = []

@@ -147,6 +147,11 @@ class TimeRules:
     def step(self, clock_ms: int) -> int:
         return (clock_ms - self.grace_ms) // self.step_ms
 
+    def first_step_from(self, clock_ms: int) -> int:
+        """The first step whose time (``step * step_ms + grace_ms``) is at or after
+        ``clock_ms``."""
+        return -((self.grace_ms - clock_ms) // self.step_ms)
+
 
 @dataclass(slots=True)
 class PartitionClock:
@@ -158,19 +163,23 @@ class PartitionClock:
     members: dict[str, list[Any]] = field(default_factory=dict)
     #: the next input offset expected on the partition (``streams.offsets``)
     next_offset: int = -1
+    #: frame -> its clock at its last sweep (``Pipeline._catch_up``)
+    swept: dict[str, int] = field(default_factory=dict)
 
     def encode(self) -> str:
         return json.dumps([self.live_ms, self.backlog_ms, self.backlog_moved_received_ms,
-                           self.members, self.next_offset], separators=(",", ":"))
+                           self.members, self.next_offset, self.swept], separators=(",", ":"))
 
     @classmethod
     def decode(cls, data: str | None) -> PartitionClock:
         if not data:
             return cls()
         with decoding("a partition clock"):
-            live, backlog, moved, members, next_offset = json.loads(data)
+            live, backlog, moved, members, next_offset, *rest = json.loads(data)
+            swept = rest[0] if rest else {}  # written before 6/7: no sweep known
             return cls(int(live), int(backlog), int(moved),
-                       {str(k): list(v) for k, v in members.items()}, int(next_offset))
+                       {str(k): list(v) for k, v in members.items()}, int(next_offset),
+                       {str(k): int(v) for k, v in swept.items()})
 
     def frame_of(self, checkpoint_id: str) -> str | None:
         member = self.members.get(checkpoint_id)
@@ -316,6 +325,9 @@ class Pipeline:
         #: decoded states kept between batches (decoding every touched checkpoint's JSON
         #: was a third of the pipeline's time)
         self._hot: KeptDecoded[CheckpointEnvelope] = KeptDecoded(HOT_MAX)
+        #: checkpoint -> (when it next has something to judge, its newest_ms, the stored
+        #: state that holds): a sweep passes it by until then (``_sweep``)
+        self._idle: dict[str, tuple[int, int, str]] = {}
         self.offsets = OffsetGuard()
 
     # -------------------------------------------------------------- outbox recovery
@@ -324,6 +336,7 @@ class Pipeline:
         """After a rebalance: stored outboxes (and states) may come from another worker."""
         self._confirmed.clear()
         self._hot.clear()
+        self._idle.clear()
         self.counting.forget()
 
     def pending_outboxes(self, partitions: Iterable[int] | None = None) -> BatchOutput:
@@ -507,6 +520,7 @@ class Pipeline:
         self._move_frame(batch, clock, frame, at_ms, received_ms)
         cid = event.checkpoint_id
         env = self._load(batch, cid)
+        self._catch_up(env, clock)
         if item.record.offset <= env.offset:
             batch.out.outcomes["replayed_detection"] += 1
             return
@@ -569,17 +583,39 @@ class Pipeline:
             self._sweep(batch, clock, frame)
 
     def _judgement_clock(self, clock: PartitionClock, env: CheckpointEnvelope) -> int:
-        frame_ms = clock.frame_ms(env.frame)
+        return self._judgement_at(clock.frame_ms(env.frame), env)
+
+    def _judgement_at(self, frame_ms: int, env: CheckpointEnvelope) -> int:
         if env.frame == BACKLOG and frame_ms - env.newest_ms > self._rules.carry_ms:
             return env.newest_ms  # far behind the backlog it shares the partition with
         return max(frame_ms, env.newest_ms)
 
+    def _catch_up(self, env: CheckpointEnvelope, clock: PartitionClock) -> None:
+        """The step its frame's last sweep brought the checkpoint to, where the sweep
+        passed it over (nothing due) or looked without storing (``_finish``): looked at
+        with the state it had then, before anything (a late declaration) changes it. (A
+        checkpoint that joins a frame is advanced to the frame's clock at once, past the
+        frame's earlier sweeps: ``_on_record``.)"""
+        swept = clock.swept.get(env.frame)
+        if env.cursor is not None and swept is not None:
+            env.step = max(env.step, self._rules.step(self._judgement_at(swept, env)))
+
     def _sweep(self, batch: _Batch, clock: PartitionClock, frame: str) -> None:
+        frame_ms = clock.frame_ms(frame)
+        stored = self._tables.checkpoints
         for cid in sorted(c for c, m in clock.members.items() if m[0] == frame):
+            idle = self._idle.get(cid)
+            if idle is not None and cid not in batch.envelopes and max(frame_ms, idle[1]) < \
+                    idle[0] and stored.get(cid) is idle[2]:
+                # Unchanged since it was stored, no hour to close and no detector due
+                # before then (its judgement clock is at most max(frame, newest)).
+                continue
             env = self._load(batch, cid)
             if env.cursor is None:
                 continue
+            self._catch_up(env, clock)
             self._advance(batch, env, cid, self._info(cid), self._judgement_clock(clock, env))
+        clock.swept[frame] = frame_ms
 
     # -------------------------------------------------------------- judging
 
@@ -597,15 +633,33 @@ class Pipeline:
         # Stream time may jump (a replay: the next record is a day later). Walk the jump
         # step by step, as live time would have: each hour judged as of its close, what
         # was ongoing (a silence) looked at every step, dated when it showed.
+        # Steps with no hour to close and no detector due (``_next_look_ms``) would only
+        # look and find nothing: they are passed over.
         rules = self._rules
         last = rules.step(clock_ms)
-        first = max(env.step + 1, rules.step((env.cursor + 1) * HOUR_MS + rules.grace_ms))
-        for step in range(first, last):
+        step = max(env.step + 1, rules.step((env.cursor + 1) * HOUR_MS + rules.grace_ms))
+        while step < last:
             at_ms = step * rules.step_ms + rules.grace_ms
             self._close_hours(batch, env, cid, info, rules.closed_through(at_ms), at_ms)
             self._at_step(batch, env, cid, info, at_ms)
+            step = max(step + 1, rules.first_step_from(self._next_look_ms(env, cid, info)))
         self._close_hours(batch, env, cid, info, closed, clock_ms)
         self._at_step(batch, env, cid, info, clock_ms)
+
+    def _clock_due(self, env: CheckpointEnvelope, subject: Subject) -> int | None:
+        dues = [d for d in (self._volume.clock_due(env.volume, subject),
+                            self._cluster.clock_due(env.cluster, subject),
+                            self._aberration.clock_due(env.aberration, subject))
+                if d is not None]
+        return min(dues) if dues else None
+
+    def _next_look_ms(self, env: CheckpointEnvelope, cid: str, info: CheckpointInfo) -> int:
+        """The judgement clock at which the checkpoint next has something to judge: its
+        next hour closes, or a detector's clock is due (``Detector.clock_due``)."""
+        assert env.cursor is not None
+        close = (env.cursor + 2) * HOUR_MS + self._rules.grace_ms
+        due = self._clock_due(env, self._subject(env, cid, info))
+        return close if due is None else min(close, due)
 
     def _close_hours(self, batch: _Batch, env: CheckpointEnvelope, cid: str,
                      info: CheckpointInfo, through: int, now_ms: int) -> None:
@@ -621,8 +675,11 @@ class Pipeline:
         step = self._rules.step(clock_ms)
         if step > env.step:
             env.step = step
-            produced = batch.produced[cid]
             subject = self._subject(env, cid, info)
+            due = self._clock_due(env, subject)
+            if due is None or clock_ms < due:
+                return  # each look would return nothing and change nothing
+            produced = batch.produced[cid]
             for found in (self._volume.on_clock(env.volume, subject, now_ms=clock_ms),
                           self._cluster.on_clock(env.cluster, subject, now_ms=clock_ms),
                           self._aberration.on_clock(env.aberration, subject, now_ms=clock_ms)):
@@ -668,14 +725,25 @@ class Pipeline:
             if cid not in batch.changed and not batch.produced[cid]:
                 # Only looked at (a sweep's step): the table keeps what it holds.
                 self._hot.keep(cid, batch.stored[cid], env)
+                self._keep_idle(cid, env, batch.stored[cid])
                 continue
             env.outbox = batch.produced[cid]
             text = env.encode()
             self._tables.checkpoints[cid] = text
+            self._keep_idle(cid, env, text)
             self._hot.keep(cid, text, env)
             self._confirmed.add(cid)
             _to_sends(batch.out, env.outbox)
         batch.out.summary_sends += batch.watermarks
+
+
+    def _keep_idle(self, cid: str, env: CheckpointEnvelope, stored: str | None) -> None:
+        if env.cursor is None or stored is None:
+            self._idle.pop(cid, None)
+            return
+        self._idle[cid] = (self._next_look_ms(env, cid, self._info(cid)), env.newest_ms, stored)
+        if len(self._idle) > 4 * HOT_MAX:
+            del self._idle[next(iter(self._idle))]
 
 
 #: Decoded checkpoint states kept between batches (about 5 KiB each).

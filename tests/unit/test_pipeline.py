@@ -339,6 +339,70 @@ def test_ward_records_the_consumer_skipped_are_asked_for_again() -> None:
 # ------------------------------------------------------------------------ the outbox
 
 
+class _AlwaysDue(VolumeDetector):
+    """Looks at every step, as the pipeline did before ``clock_due``."""
+
+    def clock_due(self, state: Any, subject: Any) -> int | None:
+        return 0
+
+
+def test_steps_with_nothing_due_are_passed_over_without_changing_anything() -> None:
+    """Sweeps pass over checkpoints with no hour to close and no detector due, and a
+    jump of stream time skips such steps: same alerts, summaries and stored states as a
+    pipeline that looks at every checkpoint at every step."""
+    rng = random.Random(5)
+    stream = Stream()
+    # Three neighbours on one partition: each one's records move the others' clock.
+    a, b, c = [cid for cid in (f"OFF-{i}" for i in range(100))
+               if partition_for(cid.encode(), PARTITIONS) == 0][:3]
+    office_days(stream, a, range(14), rng, skip={(10, h) for h in range(11, 17)})
+    office_days(stream, b, range(14), rng, per_hour=3)
+    office_days(stream, c, range(3, 14), rng, per_hour=2, skip={(12, 9)})
+    for i in range(5):
+        stream.add(b, DAY0 + timedelta(days=11, hours=9, minutes=i * 4), sick=True,
+                   person=30_000 + i)
+    registry = {a: office(), b: office(), c: office()}
+    # Interleaved in time, numbered again in that order on each partition (as Kafka would);
+    # a's front end queues day 9 from 09:00 and uploads it five hours late, after a
+    # sweep passed a (gone quiet, its silence alerted) over: the late declarations must
+    # not be judged at the steps passed over as if they had been there.
+    queue = (DAY0 + timedelta(days=9, hours=9), DAY0 + timedelta(days=9, hours=17))
+
+    def upload_at(r: RawRecord) -> datetime:
+        at = datetime.fromisoformat(json.loads(r.value or b"")["scanned_at"])
+        queued = r.key == a.encode() and queue[0] <= at < queue[1]
+        return at + timedelta(hours=5) if queued else at
+
+    records, next_offset = [], dict.fromkeys(range(PARTITIONS), 0)
+    for r in sorted(stream.records, key=upload_at):
+        records.append(RawRecord(r.topic, r.partition, next_offset[r.partition], r.key,
+                                 r.value))
+        next_offset[r.partition] += 1
+    passing = Rig(registry=registry)
+    looking = Rig(registry=registry)
+    looking.pipeline._volume = _AlwaysDue()
+    # a batch a record: what a sweep passes over shows in that record's output
+    out_passing = passing.run(records, 1)
+    out_looking = looking.run(records, 1)
+    assert "checkpoint_silent" in kinds(out_passing)
+    assert not any(o.gaps for o in out_passing)
+    assert [o.alert_sends for o in out_passing] == [o.alert_sends for o in out_looking]
+    assert [o.summary_sends for o in out_passing] == [o.summary_sends for o in out_looking]
+    assert passing.tables.checkpoints == looking.tables.checkpoints
+    # A process restarted before every record (states from the tables only, whose steps
+    # that only looked were never stored) decides the same.
+    tables = PipelineTables({}, {}, {}, {})
+    previous = Rig(tables, registry)
+    out_restarting = []
+    for record in records:
+        restarted = Rig(tables, registry)
+        restarted._confirmed_from(previous)
+        out_restarting.append(restarted.pipeline.process([record]))
+        previous = restarted
+    assert [o.alert_sends for o in out_restarting] == [o.alert_sends for o in out_looking]
+    assert tables.checkpoints == looking.tables.checkpoints
+
+
 class _Writes(dict[str, str]):
     """A table that counts the writes of each key."""
 

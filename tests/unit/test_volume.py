@@ -266,3 +266,36 @@ def test_state_round_trips() -> None:
     run = Run(market)
     run.days(0, 15)
     assert VolumeState.from_json(run.state.to_json()) == run.state
+
+
+class CheckedRun(Run):
+    """A ``Run`` that checks ``clock_due`` at every look: before it, ``on_clock`` returns
+    nothing and leaves the state as it was."""
+
+    def __init__(self, pattern: Pattern) -> None:
+        super().__init__(pattern)
+        self.passed_over = 0
+        self.looked = 0
+
+    def advance(self, now_ms: int) -> list[AlertEvent]:
+        due = self.det.clock_due(self.state, self.subject)
+        if due is None or now_ms < due:
+            before = self.state.to_json()
+            assert self.det.on_clock(self.state, self.subject, now_ms=now_ms) == []
+            assert self.state.to_json() == before
+            self.passed_over += 1
+        else:
+            self.looked += 1
+        return super().advance(now_ms)
+
+
+def test_clock_due_says_when_the_silence_look_can_find_something() -> None:
+    run = CheckedRun(market)
+    alerts = run.days(0, 14)  # a cold start: nothing due before the series is armed
+    alerts += [a for h in range(24) for a in run.hour(hour_at(15, h), 0 if h >= 10 else None)]
+    alerts += run.days(16, 18)
+    assert kinds(alerts) == ["checkpoint_silent"]
+    assert run.passed_over > run.looked > 0  # the contract held on both sides
+    # Once the gap is alerted, nothing is due until the next declaration.
+    run.state.silent_since_ms = run.state.last_ms
+    assert run.det.clock_due(run.state, run.subject) is None
