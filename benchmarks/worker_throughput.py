@@ -116,6 +116,10 @@ def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
     the first processed batch to the last record (read from the offsets they record)."""
     store = redis.Redis.from_url(redis_url)
     store.flushdb()  # a fresh view: offsets, stats, alerts
+    # ...that is in place, as for a worker group that has run before: otherwise the
+    # worker's first Redis check (seconds in) takes the empty Redis for a lost one and
+    # rebuilds every view from the tables and Kafka inside the measured window.
+    store.set(redis_keys.restored_marker(f"worker:{env['VHC_APP_ID']}"), "1")
     procs = [ManagedProcess.spawn_module(
         f"worker-{i}", "streams.main",
         {**env, "VHC_DATA_DIR": f"{env['VHC_DATA_DIR']}-{i}"},
