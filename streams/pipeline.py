@@ -48,11 +48,13 @@ again, once the checkpoint's late declarations have moved past its end plus ``gr
 checkpoint's ward hears of the reopened hour through a new summary.
 
 Hours are judged at quarter-hour steps of stream time: hour-based detectors when an hour
-closes, ongoing conditions (a silence) at every step. An envelope is written when a batch
-changed it: a record applied, an hour judged, an alert raised, an outbox re-sent. A step
-that only looked (no alert: ``on_clock`` changes a detector's state only when it raises
-one) is not written; after a restart the steps since the last write are looked at again
-from that same state, which decides as it did.
+closes, ongoing conditions (a silence) at every step. A checkpoint with no hour to close
+and no detector due (``Detector.clock_due``) is passed over: looking would find nothing.
+An envelope is written when a batch changed it: a record applied, an hour judged, an
+alert raised, an outbox re-sent. A step that only looked (or was passed over) is not
+written; the partition clock keeps where each frame's last sweep brought its checkpoints
+(``_catch_up``), so a state read back from the table (after a restart) is brought there
+before a late declaration changes it, as if it had been stored.
 """
 
 from __future__ import annotations
@@ -736,8 +738,8 @@ class Pipeline:
             _to_sends(batch.out, env.outbox)
         batch.out.summary_sends += batch.watermarks
 
-
     def _keep_idle(self, cid: str, env: CheckpointEnvelope, stored: str | None) -> None:
+        """Remember until when sweeps may pass the checkpoint over (``_sweep``)."""
         if env.cursor is None or stored is None:
             self._idle.pop(cid, None)
             return
