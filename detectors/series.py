@@ -14,6 +14,8 @@ Encoding: dense arrays from the oldest kept hour, so 504 hours stay a few kiloby
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,15 +36,22 @@ QUARTER_MS = 15 * 60_000
 
 @dataclass(slots=True)
 class HourlySeries:
+    """Hourly counts of one checkpoint or ward. Change it through its methods only: its
+    JSON text is kept between changes (``json_text``)."""
+
     hours: dict[int, list[int]] = field(default_factory=dict)
     first_hour: int | None = None
     #: declarations per quarter of an hour (``ms // QUARTER_MS``), for intraday shapes
     quarters: dict[int, int] = field(default_factory=dict)
     #: person key -> newest symptomatic declaration (ms), for the last day or two
     sick: dict[str, int] = field(default_factory=dict)
+    #: ``json_text`` since the last change (a checkpoint's state is stored each hour it
+    #: is judged, mostly without a new declaration)
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def observe(self, at_ms: int, *, symptomatic: bool, person_key: str) -> bool:
         """Count one declaration; ``True`` if it is a new symptomatic declarant."""
+        self._text = None
         new_case = False
         if symptomatic:
             last = self.sick.get(person_key)
@@ -58,6 +67,7 @@ class HourlySeries:
         return self.quarters.get(quarter, 0)
 
     def add(self, hour: int, *, total: int = 1, symptomatic: int = 0) -> None:
+        self._text = None
         bucket = self.hours.get(hour)
         if bucket is None:
             self.hours[hour] = [total, symptomatic]
@@ -68,6 +78,7 @@ class HourlySeries:
 
     def put(self, hour: int, *, total: int, symptomatic: int) -> None:
         """Set an hour's counts (absolute: applying the same value twice changes nothing)."""
+        self._text = None
         if total or symptomatic:
             self.hours[hour] = [total, symptomatic]
         else:
@@ -108,6 +119,7 @@ class HourlySeries:
 
     def prune(self, before_hour: int, *, now_ms: int) -> None:
         """Drop hours before ``before_hour`` and people not sick for two days."""
+        self._text = None
         for old in [h for h in self.hours if h < before_hour]:
             del self.hours[old]
         for old in [q for q in self.quarters if q < before_hour * 4]:
@@ -135,6 +147,12 @@ class HourlySeries:
                 qs[q - qbase] = n
             out |= {"qb": qbase, "q": qs}
         return out
+
+    def json_text(self) -> str:
+        """``to_json`` as compact JSON text (kept until the series changes)."""
+        if self._text is None:
+            self._text = json.dumps(self.to_json(), separators=(",", ":"))
+        return self._text
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> HourlySeries:

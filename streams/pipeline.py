@@ -212,12 +212,18 @@ class CheckpointEnvelope:
     outbox: list[list[str]] = field(default_factory=list)
 
     def encode(self) -> str:
-        return json.dumps({
+        # The JSON of ``{"v": ..., "ser": series, "cl": ..., "ob": ...}`` with the series'
+        # text put in as it is kept (most writes close an hour and leave the series as it
+        # was): the same text as encoding the whole object at once.
+        head = json.dumps({
             "v": ENVELOPE_VERSION, "o": self.offset, "fr": self.frame, "cur": self.cursor,
             "st": self.step, "new": self.newest_ms, "re": self.reopened, "late": self.late_ms,
-            "ser": self.series.to_json(), "cl": self.cluster.to_json(),
-            "vo": self.volume.to_json(), "ab": self.aberration.to_json(), "ob": self.outbox,
         }, separators=(",", ":"))
+        tail = json.dumps({
+            "cl": self.cluster.to_json(), "vo": self.volume.to_json(),
+            "ab": self.aberration.to_json(), "ob": self.outbox,
+        }, separators=(",", ":"))
+        return f'{head[:-1]},"ser":{self.series.json_text()},{tail[1:]}'
 
     @classmethod
     def decode(cls, data: str | bytes | None, *, volume: type[DetectorState] = VolumeState,
@@ -280,6 +286,9 @@ class _Batch:
     produced: dict[str, list[list[str]]] = field(default_factory=dict)
     #: envelopes the batch changed (besides the step: see the module doc)
     changed: set[str] = field(default_factory=set)
+    #: checkpoint -> (when it next has something to judge, its newest_ms) as of its last
+    #: advance in this batch (``_sweep``)
+    looks: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: sent after the batch's summaries: a ward must see an hour's summaries first
     watermarks: list[tuple[bytes, bytes]] = field(default_factory=list)
     out: BatchOutput = field(default_factory=BatchOutput)
@@ -606,11 +615,14 @@ class Pipeline:
         frame_ms = clock.frame_ms(frame)
         stored = self._tables.checkpoints
         for cid in sorted(c for c, m in clock.members.items() if m[0] == frame):
-            idle = self._idle.get(cid)
-            if idle is not None and cid not in batch.envelopes and max(frame_ms, idle[1]) < \
-                    idle[0] and stored.get(cid) is idle[2]:
-                # Unchanged since it was stored, no hour to close and no detector due
-                # before then (its judgement clock is at most max(frame, newest)).
+            look = batch.looks.get(cid)
+            if look is None and cid not in batch.envelopes:
+                idle = self._idle.get(cid)
+                if idle is not None and stored.get(cid) is idle[2]:
+                    look = idle[0], idle[1]  # unchanged since it was stored
+            if look is not None and max(frame_ms, look[1]) < look[0]:
+                # No hour to close and no detector due before then (its judgement clock
+                # is at most max(frame, newest)).
                 continue
             env = self._load(batch, cid)
             if env.cursor is None:
@@ -647,6 +659,7 @@ class Pipeline:
             step = max(step + 1, rules.first_step_from(self._next_look_ms(env, cid, info)))
         self._close_hours(batch, env, cid, info, closed, clock_ms)
         self._at_step(batch, env, cid, info, clock_ms)
+        batch.looks[cid] = self._next_look_ms(env, cid, info), env.newest_ms
 
     def _clock_due(self, env: CheckpointEnvelope, subject: Subject) -> int | None:
         dues = [d for d in (self._volume.clock_due(env.volume, subject),
@@ -727,23 +740,27 @@ class Pipeline:
             if cid not in batch.changed and not batch.produced[cid]:
                 # Only looked at (a sweep's step): the table keeps what it holds.
                 self._hot.keep(cid, batch.stored[cid], env)
-                self._keep_idle(cid, env, batch.stored[cid])
+                self._keep_idle(batch, cid, env, batch.stored[cid])
                 continue
             env.outbox = batch.produced[cid]
             text = env.encode()
             self._tables.checkpoints[cid] = text
-            self._keep_idle(cid, env, text)
+            self._keep_idle(batch, cid, env, text)
             self._hot.keep(cid, text, env)
             self._confirmed.add(cid)
             _to_sends(batch.out, env.outbox)
         batch.out.summary_sends += batch.watermarks
 
-    def _keep_idle(self, cid: str, env: CheckpointEnvelope, stored: str | None) -> None:
+    def _keep_idle(self, batch: _Batch, cid: str, env: CheckpointEnvelope,
+                   stored: str | None) -> None:
         """Remember until when sweeps may pass the checkpoint over (``_sweep``)."""
         if env.cursor is None or stored is None:
             self._idle.pop(cid, None)
             return
-        self._idle[cid] = (self._next_look_ms(env, cid, self._info(cid)), env.newest_ms, stored)
+        look = batch.looks.get(cid)
+        if look is None:
+            look = self._next_look_ms(env, cid, self._info(cid)), env.newest_ms
+        self._idle[cid] = (*look, stored)
         if len(self._idle) > 4 * HOT_MAX:
             del self._idle[next(iter(self._idle))]
 

@@ -389,6 +389,16 @@ def test_steps_with_nothing_due_are_passed_over_without_changing_anything() -> N
     assert [o.alert_sends for o in out_passing] == [o.alert_sends for o in out_looking]
     assert [o.summary_sends for o in out_passing] == [o.summary_sends for o in out_looking]
     assert passing.tables.checkpoints == looking.tables.checkpoints
+    # Each stored state is the JSON of the whole envelope (the series' text is put in as
+    # the series keeps it).
+    for text in passing.tables.checkpoints.values():
+        env = CheckpointEnvelope.decode(text)
+        assert text == env.encode() == json.dumps({
+            "v": 2, "o": env.offset, "fr": env.frame, "cur": env.cursor, "st": env.step,
+            "new": env.newest_ms, "re": env.reopened, "late": env.late_ms,
+            "ser": env.series.to_json(), "cl": env.cluster.to_json(),
+            "vo": env.volume.to_json(), "ab": env.aberration.to_json(), "ob": env.outbox,
+        }, separators=(",", ":"))
     # A process restarted before every record (states from the tables only, whose steps
     # that only looked were never stored) decides the same.
     tables = PipelineTables({}, {}, {}, {})

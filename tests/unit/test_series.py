@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import random
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -61,3 +64,23 @@ def test_encoding_round_trips(events: list[tuple[int, int, bool, str]]) -> None:
         s.observe((H0 + hour) * HOUR_MS + ms, symptomatic=sick, person_key=who)
     back = HourlySeries.from_json(s.to_json())
     assert back == s
+
+
+def test_json_text_is_kept_until_the_series_changes() -> None:
+    """After every kind of change the kept text is the series' JSON as it is now."""
+    rng = random.Random(7)
+    s = HourlySeries()
+    base = 490_000 * HOUR_MS
+    changes = [
+        lambda: s.observe(base + rng.randrange(48 * HOUR_MS), symptomatic=rng.random() < 0.3,
+                          person_key=f"{rng.randrange(20):032x}"),
+        lambda: s.add(base // HOUR_MS + rng.randrange(48), total=2, symptomatic=1),
+        lambda: s.put(base // HOUR_MS + rng.randrange(48), total=rng.randrange(3),
+                      symptomatic=0),
+        lambda: s.prune(base // HOUR_MS + rng.randrange(48), now_ms=base + 40 * HOUR_MS),
+    ]
+    for _ in range(300):
+        rng.choice(changes)()
+        assert s.json_text() == json.dumps(s.to_json(), separators=(",", ":"))
+        assert s.json_text() is s.json_text()  # kept, not encoded again
+    assert HourlySeries.from_json(json.loads(s.json_text())) == s
