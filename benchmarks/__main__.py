@@ -22,12 +22,15 @@ def main() -> int:
     args = parser.parse_args()
     started = time.monotonic()
     small = worker_throughput.measure(args.records, 200, two_workers=True)
-    print(f"worker, 200 checkpoints: {small['worker']:,.0f} rec/s; faust floor "
-          f"{small['floor']:,.0f}; bare aiokafka {small['bare']:,.0f}", flush=True)
+    print(f"worker, 200 checkpoints: {small['worker']:,.0f} rec/s "
+          f"({worker_throughput.runs_text(small['worker_runs'])}); faust floor "
+          f"{small['floor']:,.0f} ({worker_throughput.runs_text(small['floor_runs'])}); "
+          f"bare aiokafka {small['bare']:,.0f}", flush=True)
     print(f"two workers on a pre-filled topic: {small['two_workers']:,.0f} rec/s "
           f"against one: {small['worker']:,.0f}", flush=True)
     large = worker_throughput.measure(args.records, 2000)
-    print(f"worker, 2,000 checkpoints: {large['worker']:,.0f} rec/s (faust floor "
+    print(f"worker, 2,000 checkpoints: {large['worker']:,.0f} rec/s "
+          f"({worker_throughput.runs_text(large['worker_runs'])}; faust floor "
           f"{large['floor']:,.0f} in that run)", flush=True)
     api = ingest.measure_in_tmp(args.seconds)
     latency = e2e.measure_in_tmp(max(20.0, args.seconds * 2))

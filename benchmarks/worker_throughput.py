@@ -13,8 +13,9 @@ symptomatic), then measures:
    alerts, clusters, EARS/CUSUM, volume, exposure index, Redis views), from its first
    processed batch until every record is processed (read from the offsets it records).
 
-Prints records per second for both and the ratio. Numbers, not assertions: it is not
-part of the test suite.
+The floor and the worker run three times each, taking turns (``--repeats``); the figures
+are the medians. Prints records per second and the ratio. Numbers, not assertions: it is
+not part of the test suite.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -41,6 +44,8 @@ from vhc_common import redis_keys
 from vhc_common.topics import DECLARATIONS
 
 PARTITIONS = 4
+#: runs of the floor and of the worker whose medians are the figures
+REPEATS = 3
 
 
 def make_records(n: int, checkpoints: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
@@ -151,9 +156,12 @@ def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
             proc.stop()
 
 
-def measure(records: int, checkpoints: int, *, two_workers: bool = False) -> dict[str, float]:
+def measure(records: int, checkpoints: int, *, two_workers: bool = False,
+            repeats: int = REPEATS) -> dict[str, Any]:
     """Bare loop, faust floor and the worker on one pre-filled topic (and, if asked, two
-    workers against one), each from a fresh consumer group."""
+    workers against one), each from a fresh consumer group. The floor and the worker run
+    ``repeats`` times, taking turns; their figures are the medians (``*_runs``: each
+    run), since one run of either varied by ±10% here."""
     with tempfile.TemporaryDirectory(prefix="vhc-bench-") as tmp:
         root = Path(tmp)
         with broker_and_redis(root, partitions=PARTITIONS) as (kafka, cache):
@@ -165,9 +173,15 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False) -> dic
                    "VHC_REDIS_URL": cache.url, "VHC_PARTITIONS": str(PARTITIONS),
                    "VHC_DATA_DIR": str(root / "worker"), "VHC_METRICS_PORT": "0",
                    "VHC_LOG_LEVEL": "warning"}
-            out["floor"] = faust_floor(env, records)
-            out["worker"] = worker_rate({**env, "VHC_APP_ID": "bench-one"}, cache.url,
-                                        records, root / "worker.log")
+            floors, workers = [], []
+            for i in range(repeats):
+                floors.append(faust_floor(env, records))
+                workers.append(worker_rate(
+                    {**env, "VHC_APP_ID": f"bench-one-{i}",
+                     "VHC_DATA_DIR": str(root / f"worker-{i}")},
+                    cache.url, records, root / f"worker-{i}.log"))
+            out |= {"floor": statistics.median(floors), "worker": statistics.median(workers),
+                    "floor_runs": floors, "worker_runs": workers}
             if two_workers:
                 out["two_workers"] = worker_rate({**env, "VHC_APP_ID": "bench-two"},
                                                  cache.url, records, root / "two.log",
@@ -175,20 +189,27 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False) -> dic
             return out
 
 
+def runs_text(rates: list[float]) -> str:
+    return ", ".join(f"{r:,.0f}" for r in rates)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--checkpoints", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help="runs of the floor and the worker (medians)")
     args = parser.parse_args()
-    out = measure(args.records, args.checkpoints)
+    out = measure(args.records, args.checkpoints, repeats=args.repeats)
     bare, floor, worker = out["bare"], out["floor"], out["worker"]
     print(f"records: {args.records}, checkpoints: {args.checkpoints}, partitions: {PARTITIONS}")
     print(f"bare aiokafka loop (json.loads only): {bare:>10,.0f} records/s")
     print(f"faust agent, take_events, no work:    {floor:>10,.0f} records/s"
-          f"   ({floor / bare:.1%} of bare)")
+          f"   ({floor / bare:.1%} of bare; median of {runs_text(out['floor_runs'])})")
     print(f"vhc-worker, every detector on:       {worker:>10,.0f} records/s"
-          f"   ({worker / floor:.1%} of the faust floor)")
+          f"   ({worker / floor:.1%} of the faust floor; median of "
+          f"{runs_text(out['worker_runs'])})")
     print(f"ratio worker / bare:                  {worker / bare:>10.1%}")
     return 0
 
