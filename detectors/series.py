@@ -15,7 +15,6 @@ Encoding: dense arrays from the oldest kept hour, so 504 hours stay a few kiloby
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass, field
 from typing import Any
 
