@@ -722,7 +722,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             if rewrite_due:
                 async with judging:
                     written = await rewrite_from_tables(
-                        redis, pipeline, partitions=assigned, now_ms=int(time.time() * 1000),
+                        redis, pipeline, now_ms=int(time.time() * 1000),
                         utc_offset_ms=LOCAL_UTC_OFFSET_MIN * 60_000,
                         retention_ms=settings.retention_days * 86_400_000)
                 await redis_guard.mark_restored()
