@@ -74,7 +74,7 @@ from streams.pipeline import (
     decode_tick,
 )
 from streams.recovery import rewrite_from_tables, start_rebuild
-from streams.views import write_views
+from streams.views import next_offsets, write_views
 from streams.wards import (
     HourSummary,
     WardOutput,
@@ -428,6 +428,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     #: where each input partition started after the last assignment: records before it
     #: were processed by an earlier run (``streams.recovery`` rebuilds views up to it)
     started: dict[tuple[str, int], int] = {}
+    #: partition -> the offset after the last record whose views this process wrote
+    viewed: dict[int, int] = {}
 
     def started_at(positions: Mapping[TP, int]) -> None:
         """Where faust sought each input partition: its first record is expected there."""
@@ -587,6 +589,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             await until_stored("statistics views", partial(
                 write_views, redis, out.counting, records, now_ms=int(now * 1000),
                 retention_ms=settings.retention_days * 86_400_000, daily=out.daily_totals))
+            for partition, nxt in next_offsets(records).items():
+                viewed[partition] = max(viewed.get(partition, 0), nxt)
             settle(DECLARATIONS, {r.partition for r in records}, pipeline.next_offset)
             count(out)
             metrics.late_after_close.inc(out.outcomes.get("late_after_close", 0))
@@ -722,7 +726,10 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             if rewrite_due:
                 async with judging:
                     written = await rewrite_from_tables(
-                        redis, pipeline, now_ms=int(time.time() * 1000),
+                        redis, pipeline, viewed={p: max(viewed.get(p, 0),
+                                                        started.get((DECLARATIONS, p), 0))
+                                                 for p in assigned},
+                        now_ms=int(time.time() * 1000),
                         utc_offset_ms=LOCAL_UTC_OFFSET_MIN * 60_000,
                         retention_ms=settings.retention_days * 86_400_000)
                 await redis_guard.mark_restored()

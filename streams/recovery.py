@@ -4,8 +4,8 @@
 - the statistics (hour buckets, last-seen times) and today's and yesterday's daily totals,
   from its own tables (the authority for them, kept in Kafka changelogs), under the same
   lock as batch processing so a batch never interleaves;
-- not the processed offsets the case look-up waits for: batches raise them as they write
-  their views (see ``rewrite_from_tables``);
+- the processed offsets the case look-up waits for, up to the records whose views were
+  written (see ``rewrite_from_tables``);
 - the alert view, with every acknowledgement and resolution, from ``alerts.v1`` and
   ``alert-status.v1`` (``streams.rebuild_alerts``);
 - the exposure index (who was where), from ``declarations.v1`` within the retention.
@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from streams.config import WorkerSettings
 from streams.pipeline import Pipeline
 from streams.rebuild_alerts import rebuild
-from streams.views import daily_totals, stats_view, visits
+from streams.views import daily_totals, raise_processed_offsets, stats_view, visits
 from vhc_common.kafka_replay import replay_topic
 from vhc_common.schemas import DeclarationEvent
 from vhc_common.timebase import DAY_MS, to_ms
@@ -40,18 +40,23 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 
 
-async def rewrite_from_tables(redis: Redis, pipeline: Pipeline, *, now_ms: int,
-                              utc_offset_ms: int, retention_ms: int) -> int:
+async def rewrite_from_tables(redis: Redis, pipeline: Pipeline, *,
+                              viewed: Mapping[int, int], now_ms: int, utc_offset_ms: int,
+                              retention_ms: int) -> int:
     """Write every stats bucket, last-seen time and the daily totals of today and
-    yesterday that the tables hold; returns the number of buckets written. Call it under
-    the batch lock. (Not the processed offsets: the tables can be ahead of the exposure
-    index, by a batch whose state reached the changelog before a crash and whose views
-    did not reach Redis; the case look-up would answer without its visits.)"""
+    yesterday that the tables hold, and raise the processed offsets to ``viewed``
+    (partition -> the offset below which every record's views were written: the
+    committed offset at the assignment, or past this process's last batch); returns the
+    number of buckets written. Call it under the batch lock. (Not the tables' own next
+    offsets: after a crash they can be a batch ahead of the exposure index, a batch whose
+    state reached the changelog and whose views did not reach Redis, and the case
+    look-up would answer without its visits.)"""
     today = (now_ms + utc_offset_ms) // DAY_MS
     counting, daily = pipeline.views_of_tables(days=(today - 1, today))
     pipe = redis.pipeline(transaction=False)
     stats_view(pipe, counting, now_ms=now_ms)
     daily_totals(pipe, daily, retention_ms=retention_ms)
+    raise_processed_offsets(pipe, viewed)
     await pipe.execute()
     return len(counting.buckets)
 

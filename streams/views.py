@@ -20,7 +20,9 @@ from vhc_common.timebase import HOUR_MS, to_ms
 __all__ = [
     "VIEW_KEEP_MS",
     "daily_totals",
+    "next_offsets",
     "processed_offsets",
+    "raise_processed_offsets",
     "stats_view",
     "visits",
     "write_views",
@@ -116,10 +118,20 @@ def visits(pipe: Pipeline, events: Sequence[DeclarationEvent], *, retention_ms: 
 def processed_offsets(pipe: Pipeline, records: Sequence[RawRecord]) -> None:
     """After a batch's views: the next offset per partition (only raised). A pipeline runs
     in order, so readers of the offsets see the views of those records."""
+    raise_processed_offsets(pipe, next_offsets(records))
+
+
+def next_offsets(records: Sequence[RawRecord]) -> dict[int, int]:
+    """Partition -> the offset after its last record in ``records``."""
     nxt: dict[int, int] = {}
     for r in records:
         nxt[r.partition] = max(nxt.get(r.partition, 0), r.offset + 1)
-    for partition, offset in nxt.items():
+    return nxt
+
+
+def raise_processed_offsets(pipe: Pipeline, offsets: Mapping[int, int]) -> None:
+    """Raise (never lower) the processed offsets the case look-up waits for."""
+    for partition, offset in offsets.items():
         pipe.eval(_HSET_MAX, 1, redis_keys.processed_offsets(), partition, offset)
 
 
