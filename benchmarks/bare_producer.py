@@ -12,6 +12,7 @@ import time
 
 from kafka import KafkaProducer
 
+from vhc_common.runtime import tune_gc
 from vhc_common.topics import DECLARATIONS
 
 
@@ -20,6 +21,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--messages", type=int, default=50_000)
     args = parser.parse_args()
+    tune_gc()  # as every API process (ingest_api.main.serve)
     value = json.dumps({"schema_version": 1, "declaration_id": "0" * 36,
                         "checkpoint_id": "BENCH-0000", "scanned_at": "2026-11-26T10:00:00+00:00",
                         "received_at": "2026-11-26T10:00:00+00:00",

@@ -1,7 +1,7 @@
 """The faust floor: an agent that takes batches of declarations and does nothing else.
 
 Run by ``benchmarks.worker_throughput`` as a separate process; prints ``FLOOR <rate>``.
-Environment: ``VHC_KAFKA_BOOTSTRAP``, ``BENCH_RECORDS``, ``VHC_BATCH_MAX``.
+Environment: ``VHC_KAFKA_BOOTSTRAP``, ``BENCH_RECORDS``, ``VHC_BATCH_MAX``, ``VHC_DATA_DIR``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 import faust
 
+from vhc_common.runtime import tune_gc
 from vhc_common.topics import DECLARATIONS
 
 
@@ -21,6 +22,8 @@ def main() -> None:
     batch = int(os.environ.get("VHC_BATCH_MAX", "5000"))
     app = faust.App(f"bench-floor-{os.getpid()}",
                     broker=f"kafka://{os.environ['VHC_KAFKA_BOOTSTRAP']}", web_enabled=False,
+                    # the run's directory (the worker's VHC_DATA_DIR), not the current one
+                    datadir=f"{os.environ['VHC_DATA_DIR']}-floor-{os.getpid()}",
                     key_serializer="raw", value_serializer="raw",
                     consumer_auto_offset_reset="earliest", broker_max_poll_records=batch,
                     stream_buffer_maxsize=batch * 4)
@@ -40,6 +43,7 @@ def main() -> None:
 
     runner = faust.Worker(app, loglevel="warning", redirect_stdouts=False)
     runner.spinner = None  # as the worker (streams.main): no root logger at DEBUG
+    tune_gc()  # as the worker
     runner.execute_from_commandline()
 
 

@@ -41,7 +41,9 @@ def run_one(checkpoints: int, checkins: int) -> dict[str, float]:
     from streams.counting import RawRecord
     from streams.pipeline import CheckpointInfo, Pipeline, PipelineTables, TimeRules
     from vhc_common.partitioning import partition_for
+    from vhc_common.runtime import tune_gc
 
+    tune_gc()  # as the worker does at start (streams.main)
     partitions = 4
     wards = [f"{w:05d}" for w in (8749, 4, 7, 10)]
     info = {f"CP-{i:05d}": CheckpointInfo(ward_code=wards[i % len(wards)], kind="shop")

@@ -60,6 +60,7 @@ from vhc_common.kafka_admin import ensure_topics
 from vhc_common.pseudonym import Pseudonymiser
 from vhc_common.qr import QrSigner
 from vhc_common.redis_loss import RedisLossGuard
+from vhc_common.runtime import tune_gc
 from vhc_common.settings import settings_errors
 from vhc_common.topics import topic_specs
 
@@ -376,6 +377,7 @@ def serve(app: Any, *, host: str, port: int) -> None:
     # uvloop and httptools when installed (uvicorn[standard]); no access log: request
     # counts and latencies are metrics, and query strings (SSE's access_token) stay out
     # of the logs.
+    tune_gc()
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5, log_level="info",
                 access_log=False)
 

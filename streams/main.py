@@ -13,6 +13,7 @@ from streams.app import create_worker, internal_topic_specs
 from streams.config import WorkerSettings
 from vhc_common import kafka_security
 from vhc_common.kafka_admin import ensure_topics
+from vhc_common.runtime import tune_gc
 from vhc_common.settings import settings_errors
 from vhc_common.topics import topic_specs
 
@@ -40,6 +41,7 @@ def run() -> None:
     # (to spin on every record): every debug call of faust and aiokafka then built a log
     # record, several per declaration. The worker logs to files; no spinner.
     runner.spinner = None
+    tune_gc()
     runner.execute_from_commandline()
 
 

@@ -65,6 +65,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from enum import Enum
 from typing import Any
 
 from detectors.aberration import AberrationState
@@ -106,6 +107,12 @@ __all__ = [
 ENVELOPE_VERSION = 2
 LIVE, BACKLOG = "l", "b"
 _UNSENT = object()
+
+
+class _Unknown(Enum):
+    """``Pipeline._next_look_ms``: the detectors' clock due is not known."""
+
+    DUE = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,7 +578,7 @@ class Pipeline:
             due = sorted(env.reopened)  # a declaration past everything judged: caught up
         for h in due:
             env.reopened.remove(h)
-            self._judge_hour(batch, env, cid, info, h, now_ms=max(env.late_ms, at_ms),
+            self._judge_hour(batch, env, cid, subject, info, h, now_ms=max(env.late_ms, at_ms),
                              late=True)
         env.newest_ms = max(env.newest_ms, at_ms)
         self._advance(batch, env, cid, info, self._judgement_clock(clock, env))
@@ -652,14 +659,15 @@ class Pipeline:
         rules = self._rules
         last = rules.step(clock_ms)
         step = max(env.step + 1, rules.step((env.cursor + 1) * HOUR_MS + rules.grace_ms))
+        subject = self._subject(env, cid, info)  # its series is changed in place, never swapped
         while step < last:
             at_ms = step * rules.step_ms + rules.grace_ms
-            self._close_hours(batch, env, cid, info, rules.closed_through(at_ms), at_ms)
-            self._at_step(batch, env, cid, info, at_ms)
-            step = max(step + 1, rules.first_step_from(self._next_look_ms(env, cid, info)))
-        self._close_hours(batch, env, cid, info, closed, clock_ms)
-        self._at_step(batch, env, cid, info, clock_ms)
-        batch.looks[cid] = self._next_look_ms(env, cid, info), env.newest_ms
+            self._close_hours(batch, env, cid, subject, info, rules.closed_through(at_ms), at_ms)
+            due = self._at_step(batch, env, cid, subject, at_ms)
+            step = max(step + 1, rules.first_step_from(self._next_look_ms(env, subject, due)))
+        self._close_hours(batch, env, cid, subject, info, closed, clock_ms)
+        due = self._at_step(batch, env, cid, subject, clock_ms)
+        batch.looks[cid] = self._next_look_ms(env, subject, due), env.newest_ms
 
     def _clock_due(self, env: CheckpointEnvelope, subject: Subject) -> int | None:
         dues = [d for d in (self._volume.clock_due(env.volume, subject),
@@ -668,43 +676,48 @@ class Pipeline:
                 if d is not None]
         return min(dues) if dues else None
 
-    def _next_look_ms(self, env: CheckpointEnvelope, cid: str, info: CheckpointInfo) -> int:
+    def _next_look_ms(self, env: CheckpointEnvelope, subject: Subject,
+                      due: int | _Unknown | None = _Unknown.DUE) -> int:
         """The judgement clock at which the checkpoint next has something to judge: its
-        next hour closes, or a detector's clock is due (``Detector.clock_due``)."""
+        next hour closes, or a detector's clock is due (``Detector.clock_due``; ``due``
+        when the caller knows it for the state as it is)."""
         assert env.cursor is not None
         close = (env.cursor + 2) * HOUR_MS + self._rules.grace_ms
-        due = self._clock_due(env, self._subject(env, cid, info))
+        if due is _Unknown.DUE:
+            due = self._clock_due(env, subject)
         return close if due is None else min(close, due)
 
-    def _close_hours(self, batch: _Batch, env: CheckpointEnvelope, cid: str,
+    def _close_hours(self, batch: _Batch, env: CheckpointEnvelope, cid: str, subject: Subject,
                      info: CheckpointInfo, through: int, now_ms: int) -> None:
         assert env.cursor is not None
         for hour in range(env.cursor + 1, through + 1):
-            self._judge_hour(batch, env, cid, info, hour, now_ms=now_ms, late=False)
+            self._judge_hour(batch, env, cid, subject, info, hour, now_ms=now_ms, late=False)
             env.cursor = hour
             batch.changed.add(cid)
 
-    def _at_step(self, batch: _Batch, env: CheckpointEnvelope, cid: str, info: CheckpointInfo,
-                 clock_ms: int) -> None:
-        """Ongoing conditions (a silence), once per step of stream time."""
+    def _at_step(self, batch: _Batch, env: CheckpointEnvelope, cid: str, subject: Subject,
+                 clock_ms: int) -> int | _Unknown | None:
+        """Ongoing conditions (a silence), once per step of stream time. Returns the
+        detectors' clock due when it found it and looked at nothing (the state is as it
+        was), else ``_Unknown.DUE``."""
         step = self._rules.step(clock_ms)
-        if step > env.step:
-            env.step = step
-            subject = self._subject(env, cid, info)
-            due = self._clock_due(env, subject)
-            if due is None or clock_ms < due:
-                return  # each look would return nothing and change nothing
-            produced = batch.produced[cid]
-            for found in (self._volume.on_clock(env.volume, subject, now_ms=clock_ms),
-                          self._cluster.on_clock(env.cluster, subject, now_ms=clock_ms),
-                          self._aberration.on_clock(env.aberration, subject, now_ms=clock_ms)):
-                for a in found:
-                    self._emit(batch, produced, a)
+        if step <= env.step:
+            return _Unknown.DUE
+        env.step = step
+        due = self._clock_due(env, subject)
+        if due is None or clock_ms < due:
+            return due  # each look would return nothing and change nothing
+        produced = batch.produced[cid]
+        for found in (self._volume.on_clock(env.volume, subject, now_ms=clock_ms),
+                      self._cluster.on_clock(env.cluster, subject, now_ms=clock_ms),
+                      self._aberration.on_clock(env.aberration, subject, now_ms=clock_ms)):
+            for a in found:
+                self._emit(batch, produced, a)
+        return _Unknown.DUE
 
-    def _judge_hour(self, batch: _Batch, env: CheckpointEnvelope, cid: str,
+    def _judge_hour(self, batch: _Batch, env: CheckpointEnvelope, cid: str, subject: Subject,
                     info: CheckpointInfo, hour: int, *, now_ms: int, late: bool) -> None:
         produced = batch.produced[cid]
-        subject = self._subject(env, cid, info)
         for found in (
             self._volume.on_hour_closed(env.volume, subject, hour, now_ms=now_ms, late=late),
             self._aberration.on_hour_closed(env.aberration, subject, hour, now_ms=now_ms,
@@ -759,7 +772,7 @@ class Pipeline:
             return
         look = batch.looks.get(cid)
         if look is None:
-            look = self._next_look_ms(env, cid, self._info(cid)), env.newest_ms
+            look = self._next_look_ms(env, self._subject(env, cid, self._info(cid))), env.newest_ms
         self._idle[cid] = (*look, stored)
         if len(self._idle) > 4 * HOT_MAX:
             del self._idle[next(iter(self._idle))]
