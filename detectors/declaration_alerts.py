@@ -80,6 +80,8 @@ def declaration_alert(
     ward_code: str | None,
 ) -> AlertEvent | None:
     """The alert for one declaration, or ``None`` when it raised no flag."""
+    if not flags:  # most declarations (and IntFlag's ``&`` is slow Python)
+        return None
     kinds = _kinds(flags)
     if not kinds:
         return None

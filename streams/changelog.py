@@ -64,6 +64,8 @@ class BatchedTable(faust.Table[Any, Any]):
             raise ValueError("BatchedTable partitions by key: create it with use_partitioner")
         self._encode_key = _encoder(self.key_serializer, "key")
         self._encode_value = _encoder(self.value_serializer, "value")
+        #: the changelog topic's partitions (faust's default when the table names none)
+        self._partition_count: int = self.partitions or self.app.conf.topic_partitions
         #: key -> latest value (``_DELETED``), in first-write order
         self._dirty: dict[Any, Any] = {}
         self._flushing = asyncio.Lock()
@@ -137,7 +139,7 @@ class BatchedTable(faust.Table[Any, Any]):
             for key, value in dirty.items():
                 key_bytes = self._encode_key(key)
                 data = None if value is _DELETED else self._encode_value(value)
-                by_partition.setdefault(partition_for(key_bytes, self.partitions),
+                by_partition.setdefault(partition_for(key_bytes, self._partition_count),
                                         []).append((key_bytes, data))
             producer = self.app.producer
             kafka = getattr(producer, "_ensure_producer", None)
