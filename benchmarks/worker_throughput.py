@@ -37,6 +37,7 @@ from typing import Any
 
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from kafka import KafkaAdminClient
 
 from benchmarks.services import broker_and_redis
 from deploy.localsvc import ManagedProcess, log_tail
@@ -115,11 +116,23 @@ def faust_floor(env: dict[str, str], n: int) -> float:
     raise RuntimeError(f"the faust floor run failed:\n{proc.stdout}\n{proc.stderr[-2000:]}")
 
 
+def group_settled(admin: KafkaAdminClient, group: str, members: int) -> bool:
+    """Whether the consumer group has ``members`` members and a finished assignment."""
+    found = admin.describe_groups([group]).get(group) or {}
+    return found.get("group_state") == "Stable" and len(found.get("members") or []) == members
+
+
 def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
                 workers: int = 1) -> float:
     """Records per second of ``workers`` real worker processes in one consumer group, from
-    the first processed batch to the last record (read from the offsets they record)."""
+    the first processed batch to the last record (read from the offsets they record). With
+    more than one, from when the group is settled with all of them: the first to join takes
+    every partition and starts alone (the test broker runs with no initial rebalance delay),
+    so the figure would otherwise measure how soon the others joined."""
     store = redis.Redis.from_url(redis_url)
+    admin = KafkaAdminClient(bootstrap_servers=env["VHC_KAFKA_BOOTSTRAP"]) \
+        if workers > 1 else None
+    settled = admin is None
     store.flushdb()  # a fresh view: offsets, stats, alerts
     # ...that is in place, as for a worker group that has run before: otherwise the
     # worker's first Redis check (seconds in) takes the empty Redis for a lost one and
@@ -138,12 +151,17 @@ def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
             for proc in procs:
                 if not proc.alive():
                     raise RuntimeError(f"{proc.name} exited:\n{log_tail(proc.log_path)}")
+            if not settled:
+                assert admin is not None
+                settled = group_settled(admin, env["VHC_APP_ID"], workers)
             done = sum(int(v) for v in store.hvals(redis_keys.processed_offsets()))
             now = time.perf_counter()
-            if done and first is None:
+            if done and first is None and settled:
                 first, first_done = now, done
             if done >= n:
-                assert first is not None
+                if first is None:
+                    raise RuntimeError("every record was processed before the group settled: "
+                                       "measure with more records")
                 return (n - first_done) / (now - first) if now > first else float("nan")
             if now - last_report > 5:
                 print(f"  {workers} worker(s): {done}/{n} records processed", file=sys.stderr,
@@ -152,6 +170,8 @@ def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
             time.sleep(0.05)
         raise RuntimeError("the workers did not finish within 15 minutes")
     finally:
+        if admin is not None:
+            admin.close()
         for proc in procs:
             proc.stop()
 
