@@ -13,7 +13,7 @@ symptomatic), then measures:
    alerts, clusters, EARS/CUSUM, volume, exposure index, Redis views), from its first
    processed batch until every record is processed (read from the offsets it records).
 
-The floor and the worker run three times each, taking turns (``--repeats``); the figures
+The floor and the worker run five times each, taking turns (``--repeats``); the figures
 are the medians. Prints records per second and the ratio. Numbers, not assertions: it is
 not part of the test suite.
 """
@@ -46,7 +46,7 @@ from vhc_common.topics import DECLARATIONS
 
 PARTITIONS = 4
 #: runs of the floor and of the worker whose medians are the figures
-REPEATS = 3
+REPEATS = 5
 
 
 def make_records(n: int, checkpoints: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
