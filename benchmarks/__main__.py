@@ -27,7 +27,8 @@ def main() -> int:
           f"{small['floor']:,.0f} ({worker_throughput.runs_text(small['floor_runs'])}); "
           f"bare aiokafka {small['bare']:,.0f}", flush=True)
     print(f"two workers on a pre-filled topic: {small['two_workers']:,.0f} rec/s "
-          f"against one: {small['worker']:,.0f}", flush=True)
+          f"({worker_throughput.runs_text(small['two_workers_runs'])}) against one: "
+          f"{small['worker']:,.0f}", flush=True)
     large = worker_throughput.measure(args.records, 2000)
     print(f"worker, 2,000 checkpoints: {large['worker']:,.0f} rec/s "
           f"({worker_throughput.runs_text(large['worker_runs'])}; faust floor "

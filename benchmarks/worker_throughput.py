@@ -179,9 +179,9 @@ def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
 def measure(records: int, checkpoints: int, *, two_workers: bool = False,
             repeats: int = REPEATS) -> dict[str, Any]:
     """Bare loop, faust floor and the worker on one pre-filled topic (and, if asked, two
-    workers against one), each from a fresh consumer group. The floor and the worker run
-    ``repeats`` times, taking turns; their figures are the medians (``*_runs``: each
-    run), since one run of either varied by ±10% here."""
+    workers against one), each from a fresh consumer group. The floor, the worker (and the
+    two workers) run ``repeats`` times, taking turns; their figures are the medians
+    (``*_runs``: each run), since one run of any varied by 10-20% here."""
     with tempfile.TemporaryDirectory(prefix="vhc-bench-") as tmp:
         root = Path(tmp)
         with broker_and_redis(root, partitions=PARTITIONS) as (kafka, cache):
@@ -193,19 +193,24 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False,
                    "VHC_REDIS_URL": cache.url, "VHC_PARTITIONS": str(PARTITIONS),
                    "VHC_DATA_DIR": str(root / "worker"), "VHC_METRICS_PORT": "0",
                    "VHC_LOG_LEVEL": "warning"}
-            floors, workers = [], []
+            floors: list[float] = []
+            workers: list[float] = []
+            twos: list[float] = []
             for i in range(repeats):
                 floors.append(faust_floor(env, records))
                 workers.append(worker_rate(
                     {**env, "VHC_APP_ID": f"bench-one-{i}",
                      "VHC_DATA_DIR": str(root / f"worker-{i}")},
                     cache.url, records, root / f"worker-{i}.log"))
+                if two_workers:
+                    twos.append(worker_rate(
+                        {**env, "VHC_APP_ID": f"bench-two-{i}",
+                         "VHC_DATA_DIR": str(root / f"two-{i}")},
+                        cache.url, records, root / f"two-{i}.log", workers=2))
             out |= {"floor": statistics.median(floors), "worker": statistics.median(workers),
                     "floor_runs": floors, "worker_runs": workers}
             if two_workers:
-                out["two_workers"] = worker_rate({**env, "VHC_APP_ID": "bench-two"},
-                                                 cache.url, records, root / "two.log",
-                                                 workers=2)
+                out |= {"two_workers": statistics.median(twos), "two_workers_runs": twos}
             return out
 
 
