@@ -14,7 +14,8 @@ from enum import IntFlag
 
 from vhc_common.schemas import Contact, DeclarationEvent, Symptom
 
-__all__ = ["DEFAULT_FEVER_THRESHOLD_C", "DeclarationFlags", "FlagPolicy", "flags_of"]
+__all__ = ["DEFAULT_FEVER_THRESHOLD_C", "DeclarationFlags", "FlagPolicy", "flags_of",
+           "is_symptomatic"]
 
 DEFAULT_FEVER_THRESHOLD_C = 37.5
 
@@ -29,6 +30,15 @@ class DeclarationFlags(IntFlag):
     CONTACT_F1 = 8
     TRAVEL_FROM_OUTBREAK = 16
     CONTACT_SUSPECTED = 32
+
+
+_SYMPTOMATIC = int(DeclarationFlags.SYMPTOMATIC)
+
+
+def is_symptomatic(flags: DeclarationFlags) -> bool:
+    """``flags & SYMPTOMATIC`` on the plain int: IntFlag's ``&`` runs ``enum``'s Python
+    code and builds a new flag (the worker asks once or twice per declaration)."""
+    return bool(int(flags) & _SYMPTOMATIC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ from redis.exceptions import RedisError
 from detectors.aberration import AberrationDetector, AberrationParams
 from detectors.cluster import ClusterDetector, ClusterParams
 from detectors.counts import AddOutcome
-from detectors.flags import DeclarationFlags, FlagPolicy
+from detectors.flags import FlagPolicy, is_symptomatic
 from detectors.outbreak import OutbreakAreaChange, OutbreakAreaHistory
 from detectors.schedule import HoursChange, HoursTimeline, parse_opening_hours
 from detectors.volume import VolumeDetector, VolumeParams
@@ -110,7 +110,6 @@ REDIS_CHECK_S = 5.0  # how often the worker checks that Redis still holds its vi
 PRODUCER_BUFFER_MIN = 1_000
 PRODUCER_LINGER_S = 0.005
 PRODUCER_BATCH_BYTES = 256 * 1024
-_SYMPTOMATIC = int(DeclarationFlags.SYMPTOMATIC)
 ALERT_BATCH_WITHIN_S = 0.05  # the longest an alert waits for others to be stored with
 #: how long a partition with records waiting may deliver nothing before it is sought back
 STALL_S = 30.0
@@ -587,10 +586,11 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             for record, reason in out.counting.dead:
                 await dead_letter(record, reason)
             now = time.time()
+            batch_next = next_offsets(records)
             await until_stored("statistics views", partial(
-                write_views, redis, out.counting, records, now_ms=int(now * 1000),
+                write_views, redis, out.counting, batch_next, now_ms=int(now * 1000),
                 retention_ms=settings.retention_days * 86_400_000, daily=out.daily_totals))
-            for partition, nxt in next_offsets(records).items():
+            for partition, nxt in batch_next.items():
                 viewed[partition] = max(viewed.get(partition, 0), nxt)
             settle(DECLARATIONS, {r.partition for r in records}, pipeline.next_offset)
             count(out)
@@ -604,7 +604,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                     metrics.event_time_lag.observe(max(0.0, now - item.scanned_at_ms / 1000))
                     ward = models.info(item.event.checkpoint_id).ward_code or "unknown"
                     metrics.ward_declarations.labels(ward).inc()
-                    if int(item.flags) & _SYMPTOMATIC:  # IntFlag's ``&`` is slow Python
+                    if is_symptomatic(item.flags):
                         metrics.ward_symptomatic.labels(ward).inc()
             metrics.batch_size.observe(len(records))
             metrics.batch_seconds.observe(time.perf_counter() - started)

@@ -74,7 +74,7 @@ from detectors.cluster import ClusterDetector, ClusterState
 from detectors.counts import HourBucket
 from detectors.declaration_alerts import declaration_alert
 from detectors.errors import MALFORMED, StateDecodeError, decoding
-from detectors.flags import DeclarationFlags, FlagPolicy
+from detectors.flags import FlagPolicy, is_symptomatic
 from detectors.outbreak import OutbreakAreaHistory
 from detectors.schedule import HoursTimeline
 from detectors.series import DEFAULT_KEEP_HOURS, HourlySeries
@@ -559,7 +559,7 @@ class Pipeline:
                                   ward_code=info.ward_code)
         if alert is not None:
             self._emit(batch, produced, alert)
-        symptomatic = bool(int(item.flags) & _SYMPTOMATIC)  # IntFlag's ``&`` is slow Python
+        symptomatic = is_symptomatic(item.flags)
         env.series.observe(at_ms, symptomatic=symptomatic, person_key=event.person.key)
         case = Case(str(event.declaration_id), event.person.key, at_ms, symptomatic)
         for found in (self._cluster.on_declaration(env.cluster, subject, case),
@@ -777,8 +777,6 @@ class Pipeline:
         if len(self._idle) > 4 * HOT_MAX:
             del self._idle[next(iter(self._idle))]
 
-
-_SYMPTOMATIC = int(DeclarationFlags.SYMPTOMATIC)
 
 #: Decoded checkpoint states kept between batches (about 5 KiB each).
 HOT_MAX = 20_000

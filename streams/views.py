@@ -21,7 +21,6 @@ __all__ = [
     "VIEW_KEEP_MS",
     "daily_totals",
     "next_offsets",
-    "processed_offsets",
     "raise_processed_offsets",
     "stats_view",
     "visits",
@@ -32,15 +31,17 @@ __all__ = [
 VIEW_KEEP_MS = 25 * HOUR_MS
 
 
-async def write_views(redis: Redis, result: CountingResult, records: Sequence[RawRecord], *,
+async def write_views(redis: Redis, result: CountingResult, offsets: Mapping[int, int], *,
                       now_ms: int, retention_ms: int,
                       daily: Mapping[tuple[str, str], int]) -> None:
-    """Every Redis view a batch changes, in one round trip; the processed offsets last."""
+    """Every Redis view a batch changes, in one round trip; the processed offsets last
+    (``offsets``: the batch's ``next_offsets``). A pipeline runs in order, so readers of
+    the offsets see the views of those records."""
     pipe = redis.pipeline(transaction=False)
     stats_view(pipe, result, now_ms=now_ms)
     visits(pipe, [c.event for c in result.events], retention_ms=retention_ms)
     daily_totals(pipe, daily, retention_ms=retention_ms)
-    processed_offsets(pipe, records)
+    raise_processed_offsets(pipe, offsets)
     await pipe.execute()
 
 
@@ -113,12 +114,6 @@ def visits(pipe: Pipeline, events: Sequence[DeclarationEvent], *, retention_ms: 
             keys, args = [], []
     if keys:
         pipe.eval(_VISITS, len(keys), *keys, retention_ms, *args)
-
-
-def processed_offsets(pipe: Pipeline, records: Sequence[RawRecord]) -> None:
-    """After a batch's views: the next offset per partition (only raised). A pipeline runs
-    in order, so readers of the offsets see the views of those records."""
-    raise_processed_offsets(pipe, next_offsets(records))
 
 
 def next_offsets(records: Sequence[RawRecord]) -> dict[int, int]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from detectors.flags import DeclarationFlags as F
-from detectors.flags import FlagPolicy, flags_of
+from detectors.flags import FlagPolicy, flags_of, is_symptomatic
 from tests.factories import declaration_event
 
 POLICY = FlagPolicy()
@@ -37,3 +37,9 @@ def test_threshold_is_configurable_and_checked() -> None:
     assert flags_of(event, outbreak_areas=(), policy=FlagPolicy(fever_threshold_c=38.0)) == F.NONE
     with pytest.raises(ValueError, match=r"got 34\.0"):
         FlagPolicy(fever_threshold_c=34.0)
+
+
+def test_is_symptomatic_agrees_with_the_flag_arithmetic() -> None:
+    for bits in range(64):  # every combination of the six flags
+        flags = F(bits)
+        assert is_symptomatic(flags) is bool(flags & F.SYMPTOMATIC)
