@@ -74,7 +74,7 @@ from streams.pipeline import (
     decode_tick,
 )
 from streams.recovery import rewrite_from_tables, start_rebuild
-from streams.views import next_offsets, write_views
+from streams.views import write_views
 from streams.wards import (
     HourSummary,
     WardOutput,
@@ -586,11 +586,12 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             for record, reason in out.counting.dead:
                 await dead_letter(record, reason)
             now = time.time()
-            batch_next = next_offsets(records)
+            # Not past a hole of skipped records: the case look-up would answer without
+            # their visits before the seek back brings them (``BatchOutput.applied``).
             await until_stored("statistics views", partial(
-                write_views, redis, out.counting, batch_next, now_ms=int(now * 1000),
+                write_views, redis, out.counting, out.applied, now_ms=int(now * 1000),
                 retention_ms=settings.retention_days * 86_400_000, daily=out.daily_totals))
-            for partition, nxt in batch_next.items():
+            for partition, nxt in out.applied.items():
                 viewed[partition] = max(viewed.get(partition, 0), nxt)
             settle(DECLARATIONS, {r.partition for r in records}, pipeline.next_offset)
             count(out)

@@ -52,23 +52,35 @@ class OffsetGuard:
 
     def start_at(self, partition: int, offset: int) -> None:
         """The consumer was sought to ``offset`` (the group's committed offset, or where
-        it resets to): while the owner expects nothing yet, that is the record expected,
-        so that records skipped before the first one applied show as a gap too."""
+        it resets to): until a record comes from there, that is the record expected, when
+        the owner expects nothing yet *or expects a later one*. Records between the
+        committed offset and the owner's next offset are replays for its state, but not
+        for everything else: a crash after a batch's state was written and before its
+        Redis views (the exposure index among them) leaves only the replay to write them.
+        So a consumer that skips from the committed offset straight past them (the race
+        above) opens a gap there, not at the owner's next offset."""
         self._start[partition] = offset
 
     def expects(self, partition: int, expected: int) -> int:
         """The record expected on ``partition`` given the owner's expectation (-1: any)."""
-        return expected if expected >= 0 else self._start.get(partition, -1)
+        start = self._start.get(partition)
+        if start is None:
+            return expected
+        return start if expected < 0 else min(start, expected)
 
     def admit(self, partition: int, expected: int, offset: int) -> Admission:
-        expected = self.expects(partition, expected)
-        if expected < 0 or offset == expected:
+        due = self.expects(partition, expected)
+        if due < 0:  # nothing known: anything
             self._open.pop(partition, None)
             return Admission.APPLY
-        if offset < expected:
+        if offset > due:
+            self._open[partition] = due
+            return Admission.GAP
+        if offset < due:
             return Admission.REPLAY
-        self._open[partition] = expected
-        return Admission.GAP
+        self._open.pop(partition, None)
+        self._start.pop(partition, None)  # delivering from where it was sought: in order
+        return Admission.APPLY if expected < 0 or offset == expected else Admission.REPLAY
 
     def open_gaps(self) -> dict[int, int]:
         """``partition -> first missing offset`` of the gaps not yet filled."""

@@ -281,6 +281,11 @@ class BatchOutput:
     outcomes: Counter[str] = field(default_factory=Counter)
     #: ``partition -> first missing offset``: records were skipped, seek back there
     gaps: dict[int, int] = field(default_factory=dict)
+    #: ``partition -> offset`` below which every record of the partition is applied (this
+    #: batch's views and earlier batches' hold them): what the case look-up may rely on.
+    #: Short of the batch's last record when records were skipped (``gaps``): the ones
+    #: past the hole are applied only when the seek back brings the hole again.
+    applied: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -411,6 +416,10 @@ class Pipeline:
                 self._on_record(batch, clock, entry)
                 days.add((entry.event.checkpoint_id,
                           (entry.scanned_at_ms + offset_ms) // DAY_MS))
+            last_next = entries[-1][0] + 1
+            expected = self.offsets.expects(partition, clock.next_offset)
+            batch.out.applied[partition] = last_next if expected < 0 else min(last_next,
+                                                                             expected)
             self._watermarks(batch, partition, clock)
             self._tables.clocks[self._clock_keys[partition]] = clock.encode()
         for cid, day in days:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from streams.counting import CountingResult, RawRecord
+from streams.counting import CountingResult
 from vhc_common import redis_keys
 from vhc_common.schemas import DeclarationEvent
 from vhc_common.timebase import HOUR_MS, to_ms
@@ -20,7 +20,6 @@ from vhc_common.timebase import HOUR_MS, to_ms
 __all__ = [
     "VIEW_KEEP_MS",
     "daily_totals",
-    "next_offsets",
     "raise_processed_offsets",
     "stats_view",
     "visits",
@@ -35,8 +34,9 @@ async def write_views(redis: Redis, result: CountingResult, offsets: Mapping[int
                       now_ms: int, retention_ms: int,
                       daily: Mapping[tuple[str, str], int]) -> None:
     """Every Redis view a batch changes, in one round trip; the processed offsets last
-    (``offsets``: the batch's ``next_offsets``). A pipeline runs in order, so readers of
-    the offsets see the views of those records."""
+    (``offsets``: partition -> the offset below which every record was applied,
+    ``BatchOutput.applied``). A pipeline runs in order, so readers of the offsets see the
+    views of those records."""
     pipe = redis.pipeline(transaction=False)
     stats_view(pipe, result, now_ms=now_ms)
     visits(pipe, [c.event for c in result.events], retention_ms=retention_ms)
@@ -114,14 +114,6 @@ def visits(pipe: Pipeline, events: Sequence[DeclarationEvent], *, retention_ms: 
             keys, args = [], []
     if keys:
         pipe.eval(_VISITS, len(keys), *keys, retention_ms, *args)
-
-
-def next_offsets(records: Sequence[RawRecord]) -> dict[int, int]:
-    """Partition -> the offset after its last record in ``records``."""
-    nxt: dict[int, int] = {}
-    for r in records:
-        nxt[r.partition] = max(nxt.get(r.partition, 0), r.offset + 1)
-    return nxt
 
 
 def raise_processed_offsets(pipe: Pipeline, offsets: Mapping[int, int]) -> None:

@@ -29,13 +29,36 @@ def test_an_accepted_or_forgotten_gap_is_no_longer_listed() -> None:
 def test_where_the_consumer_was_sought_is_expected_until_the_owner_knows() -> None:
     guard = OffsetGuard()
     guard.start_at(0, 40)
-    assert guard.expects(0, -1) == 40 and guard.expects(0, 52) == 52
+    assert guard.expects(0, -1) == 40 and guard.expects(0, 30) == 30
     assert guard.admit(0, -1, 45) is Admission.GAP
     assert guard.open_gaps() == {0: 40}
     assert guard.admit(0, -1, 40) is Admission.APPLY
     assert guard.admit(1, -1, 45) is Admission.APPLY  # no position known: anything
     guard.close(0)  # a loss accepted: anything again
     assert guard.admit(0, -1, 99) is Admission.APPLY
+
+
+def test_records_from_the_committed_offset_must_come_even_when_the_owner_is_ahead() -> None:
+    """The owner's state is ahead of the group's commit (a batch's state reached the
+    changelog, its Redis views did not, then a crash): the records in between are
+    replays for the state but must be delivered, for the views. A consumer that skips
+    them opens a gap at the committed offset, not at the owner's next offset."""
+    guard = OffsetGuard()
+    guard.start_at(0, 40)
+    assert guard.expects(0, 52) == 40
+    assert guard.admit(0, 52, 52) is Admission.GAP  # 40..51 skipped
+    assert guard.admit(0, 52, 60) is Admission.GAP
+    assert guard.open_gaps() == {0: 40}
+    assert guard.admit(0, 52, 12) is Admission.REPLAY  # older than where it was sought
+    assert guard.admit(0, 52, 40) is Admission.REPLAY  # the seek back brought them
+    assert guard.open_gaps() == {}
+    assert guard.expects(0, 52) == 52  # delivering in order from there: the owner decides
+    assert guard.admit(0, 52, 41) is Admission.REPLAY
+    assert guard.admit(0, 52, 52) is Admission.APPLY
+    assert guard.admit(0, 53, 54) is Admission.GAP
+    # Sought to the owner's own next offset: nothing to replay, the same as before.
+    guard.start_at(1, 52)
+    assert guard.admit(1, 52, 52) is Admission.APPLY
 
 
 def test_a_partition_is_overdue_only_after_patience_with_records_waiting() -> None:

@@ -255,12 +255,19 @@ def test_records_the_consumer_skipped_are_asked_for_again_not_taken_for_replays(
     lo, hi = burst - 20, burst + 30
     rig = Rig(registry=registry)
     outs = [rig.pipeline.process(mine[:lo])]
+    assert outs[0].applied == {p: lo}
     skipped = rig.pipeline.process(mine[hi:hi + 40])  # lo..hi-1 never came
     assert skipped.gaps == {p: lo}
     assert skipped.outcomes["after_gap"] == 40 and not skipped.alerts
     assert rig.pipeline.offsets.open_gaps() == {p: lo}
+    # The case look-up must not take the records past the hole for processed: it would
+    # answer without the visits of the hole (and the processed offsets only ever rise).
+    assert skipped.applied == {p: lo}
     outs.append(skipped)
     outs += rig.run(mine[lo:], 50)  # sought back: lo onwards again
+    assert outs[-1].applied == {p: mine[-1].offset + 1}
+    # A batch delivered again (a replay) is applied no further than its own records.
+    assert rig.pipeline.process(mine[lo:lo + 10]).applied == {p: lo + 10}
     assert rig.pipeline.offsets.open_gaps() == {}
     outs += rig.run([r for r in stream.records if r.partition != p], 50)
     assert "symptom_cluster" in kinds(outs)
@@ -293,10 +300,32 @@ def test_records_skipped_before_the_first_one_applied_are_asked_for_again() -> N
     rig.pipeline.offsets.start_at(p, mine[0].offset)
     skipped = rig.pipeline.process(mine[30:60])
     assert skipped.gaps == {p: mine[0].offset} and not skipped.alerts
+    assert skipped.applied == {p: mine[0].offset}
     assert rig.pipeline.next_offset(p) == -1
     rig.run(mine, 50)
     assert rig.pipeline.offsets.open_gaps() == {}
     assert rig.pipeline.next_offset(p) == mine[-1].offset + 1
+
+
+def test_replays_the_consumer_skipped_after_a_restart_are_asked_for_again() -> None:
+    """After a crash the state can be a batch ahead of the group's commit (the batch's
+    state reached the changelog, its Redis views did not): the records in between are
+    replays for the state, and only their replay writes their views (the exposure index
+    the case look-up reads). A consumer that skips them is sought back to them, and the
+    processed offsets stay at the committed offset until they come."""
+    stream, registry = _two_offices(days=3)
+    p = partition_for(b"OFF-A", PARTITIONS)
+    mine = [r for r in stream.records if r.partition == p]
+    rig = Rig(registry=registry)
+    rig.pipeline.process(mine[:60])
+    rig.pipeline.offsets.start_at(p, mine[40].offset)  # restarted: the commit was at 40
+    skipped = rig.pipeline.process(mine[60:80])
+    assert skipped.gaps == {p: mine[40].offset}
+    assert skipped.applied == {p: mine[40].offset}
+    back = rig.pipeline.process(mine[40:80])
+    assert back.gaps == {} and back.applied == {p: mine[79].offset + 1}
+    assert {c.record.offset for c in back.counting.events} >= {r.offset for r in mine[40:60]}
+    assert back.outcomes["replayed_detection"] == 20  # replays: nothing judged twice
 
 
 def test_records_deleted_by_retention_are_accepted_as_lost() -> None:
