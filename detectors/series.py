@@ -14,10 +14,10 @@ Encoding: dense arrays from the oldest kept hour, so 504 hours stay a few kiloby
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from vhc_common import fastjson
 from vhc_common.timebase import DAY_H, DAY_MS, HOUR_MS
 
 __all__ = ["DEFAULT_KEEP_HOURS", "NEW_CASE_AFTER_MS", "QUARTER_MS", "HourlySeries"]
@@ -150,7 +150,7 @@ class HourlySeries:
     def json_text(self) -> str:
         """``to_json`` as compact JSON text (kept until the series changes)."""
         if self._text is None:
-            self._text = json.dumps(self.to_json(), separators=(",", ":"))
+            self._text = fastjson.dumps(self.to_json())
         return self._text
 
     @classmethod

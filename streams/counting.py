@@ -8,7 +8,6 @@ unit tests); nothing in this module does I/O.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection, MutableMapping, Sequence
@@ -27,6 +26,7 @@ from detectors.errors import decoding
 from detectors.flags import DeclarationFlags, FlagPolicy, flags_of
 from streams.errors import BadRecordError
 from streams.kept import KeptDecoded
+from vhc_common import fastjson
 from vhc_common.partitioning import composite_key
 from vhc_common.schemas import DeclarationEvent
 from vhc_common.timebase import hour_of, to_ms
@@ -69,14 +69,14 @@ class CheckpointRecent:
     hours: set[int] = field(default_factory=set)
 
     def encode(self) -> str:
-        return json.dumps({"newest_ms": self.newest_ms, "hours": sorted(self.hours)})
+        return fastjson.dumps({"newest_ms": self.newest_ms, "hours": sorted(self.hours)})
 
     @classmethod
     def decode(cls, data: str | None) -> CheckpointRecent:
         if not data:
             return cls()
         with decoding("a checkpoint's recent hours"):
-            raw = json.loads(data)
+            raw = fastjson.loads(data)
             return cls(newest_ms=int(raw["newest_ms"]), hours={int(h) for h in raw["hours"]})
 
 

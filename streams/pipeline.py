@@ -84,6 +84,7 @@ from streams.errors import BadRecordError
 from streams.kept import KeptDecoded
 from streams.offsets import Admission, OffsetGuard
 from streams.wards import HourSummary, Watermark
+from vhc_common import fastjson
 from vhc_common.partitioning import KEY_SEPARATOR, partition_for, partition_key
 from vhc_common.schemas import AlertEvent
 from vhc_common.timebase import (
@@ -176,15 +177,15 @@ class PartitionClock:
     swept: dict[str, int] = field(default_factory=dict)
 
     def encode(self) -> str:
-        return json.dumps([self.live_ms, self.backlog_ms, self.backlog_moved_received_ms,
-                           self.members, self.next_offset, self.swept], separators=(",", ":"))
+        return fastjson.dumps([self.live_ms, self.backlog_ms, self.backlog_moved_received_ms,
+                               self.members, self.next_offset, self.swept])
 
     @classmethod
     def decode(cls, data: str | None) -> PartitionClock:
         if not data:
             return cls()
         with decoding("a partition clock"):
-            live, backlog, moved, members, next_offset, *rest = json.loads(data)
+            live, backlog, moved, members, next_offset, *rest = fastjson.loads(data)
             swept = rest[0] if rest else {}  # written before 6/7: no sweep known
             return cls(int(live), int(backlog), int(moved),
                        {str(k): list(v) for k, v in members.items()}, int(next_offset),
@@ -222,14 +223,14 @@ class CheckpointEnvelope:
         # The JSON of ``{"v": ..., "ser": series, "cl": ..., "ob": ...}`` with the series'
         # text put in as it is kept (most writes close an hour and leave the series as it
         # was): the same text as encoding the whole object at once.
-        head = json.dumps({
+        head = fastjson.dumps({
             "v": ENVELOPE_VERSION, "o": self.offset, "fr": self.frame, "cur": self.cursor,
             "st": self.step, "new": self.newest_ms, "re": self.reopened, "late": self.late_ms,
-        }, separators=(",", ":"))
-        tail = json.dumps({
+        })
+        tail = fastjson.dumps({
             "cl": self.cluster.to_json(), "vo": self.volume.to_json(),
             "ab": self.aberration.to_json(), "ob": self.outbox,
-        }, separators=(",", ":"))
+        })
         return f'{head[:-1]},"ser":{self.series.json_text()},{tail[1:]}'
 
     @classmethod
@@ -238,7 +239,7 @@ class CheckpointEnvelope:
         if not data:
             return cls(volume=volume.from_json(None), aberration=aberration.from_json(None))
         with decoding("a checkpoint's state"):
-            raw = json.loads(data)
+            raw = fastjson.loads(data)
             if not isinstance(raw, dict) or raw.get("v") != ENVELOPE_VERSION:
                 found = raw.get("v") if isinstance(raw, dict) else type(raw).__name__
                 raise StateDecodeError(

@@ -30,7 +30,6 @@ is counted in ``late_dropped`` and left out.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from detectors.errors import MALFORMED, StateDecodeError, decoding
 from detectors.series import DEFAULT_KEEP_HOURS, HourlySeries
 from streams.errors import BadRecordError
 from streams.offsets import Admission, OffsetGuard
+from vhc_common import fastjson
 from vhc_common.partitioning import partition_for, partition_key
 from vhc_common.schemas import AlertEvent
 from vhc_common.timebase import DAY_H, HOUR_MS
@@ -72,9 +72,9 @@ class HourSummary:
     persons: tuple[str, ...]
 
     def encode(self) -> bytes:
-        return json.dumps({"v": RECORD_VERSION, "k": "s", "w": self.ward_code,
-                           "c": self.checkpoint_id, "h": self.hour, "t": self.total,
-                           "p": list(self.persons)}, separators=(",", ":")).encode()
+        return fastjson.dumps({"v": RECORD_VERSION, "k": "s", "w": self.ward_code,
+                               "c": self.checkpoint_id, "h": self.hour, "t": self.total,
+                               "p": list(self.persons)}).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +87,14 @@ class Watermark:
     hour: int | None
 
     def encode(self) -> bytes:
-        return json.dumps({"v": RECORD_VERSION, "k": "w", "w": self.ward_code,
-                           "p": self.partition, "h": self.hour},
-                          separators=(",", ":")).encode()
+        return fastjson.dumps({"v": RECORD_VERSION, "k": "w", "w": self.ward_code,
+                               "p": self.partition, "h": self.hour}).encode()
 
 
 def decode_ward_record(data: bytes) -> HourSummary | Watermark:
     """A by-ward record, or ``BadRecordError``."""
     try:
-        raw = json.loads(data)
+        raw = fastjson.loads(data)
         if not isinstance(raw, dict) or raw.get("v") != RECORD_VERSION:
             raise BadRecordError(f"not a version-{RECORD_VERSION} by-ward record")
         if raw["k"] == "s":
@@ -129,12 +128,12 @@ class WardEnvelope:
     folded_through: int = -1
 
     def encode(self) -> str:
-        return json.dumps({
+        return fastjson.dumps({
             "v": ENVELOPE_VERSION, "o": self.offset, "m": self.marks,
             "c": {str(h): cell for h, cell in self.cells.items()}, "cur": self.cursor,
             "s": self.series.to_json(), "a": self.aberration.to_json(), "ob": self.outbox,
             "f": self.folded_through,
-        }, separators=(",", ":"))
+        })
 
     @classmethod
     def decode(cls, data: str | None, *,
@@ -142,7 +141,7 @@ class WardEnvelope:
         if not data:
             return cls(aberration=aberration.from_json(None))
         with decoding("a ward's state"):
-            raw = json.loads(data)
+            raw = fastjson.loads(data)
             if not isinstance(raw, dict) or raw.get("v") != ENVELOPE_VERSION:
                 found = raw.get("v") if isinstance(raw, dict) else type(raw).__name__
                 raise StateDecodeError(
