@@ -31,18 +31,20 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import TopicPartition as KafkaTopicPartition
 
 from benchmarks.services import broker_and_redis
 from deploy.localsvc import ManagedProcess, log_tail
 from vhc_common import redis_keys
-from vhc_common.topics import DECLARATIONS
+from vhc_common.topics import ALERTS, DECLARATIONS
 
 PARTITIONS = 4
 #: runs of the floor and of the worker whose medians are the figures
@@ -122,6 +124,27 @@ def group_settled(admin: KafkaAdminClient, group: str, members: int) -> bool:
     return found.get("group_state") == "Stable" and len(found.get("members") or []) == members
 
 
+def clear_alerts(bootstrap: str) -> int:
+    """Delete what earlier runs wrote to ``alerts.v1``; returns the records deleted. Every
+    worker reads that topic (its alert view), a new consumer group from the beginning: the
+    n-th run of a benchmark stored the alerts of every run before it as well as its own,
+    and the one-worker rate fell from run to run (5,628 to 3,998 records a second in one
+    full run) while the faust floor, which reads no alerts, did not."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    try:
+        partitions = consumer.partitions_for_topic(ALERTS) or set()
+        ends = consumer.end_offsets([KafkaTopicPartition(ALERTS, p) for p in partitions])
+        starts = consumer.beginning_offsets(list(ends))
+        todo = {tp: end for tp, end in ends.items() if end > starts[tp]}
+        if todo:
+            admin.delete_records(todo)
+        return sum(end - starts[tp] for tp, end in todo.items())
+    finally:
+        consumer.close()
+        admin.close()
+
+
 def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
                 workers: int = 1) -> float:
     """Records per second of ``workers`` real worker processes in one consumer group, from
@@ -129,6 +152,10 @@ def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
     more than one, from when the group is settled with all of them: the first to join takes
     every partition and starts alone (the test broker runs with no initial rebalance delay),
     so the figure would otherwise measure how soon the others joined."""
+    cleared = clear_alerts(env["VHC_KAFKA_BOOTSTRAP"])
+    if cleared:
+        print(f"  ({cleared} alerts of earlier runs deleted from {ALERTS})", file=sys.stderr,
+              flush=True)
     store = redis.Redis.from_url(redis_url)
     admin = KafkaAdminClient(bootstrap_servers=env["VHC_KAFKA_BOOTSTRAP"]) \
         if workers > 1 else None
@@ -177,41 +204,69 @@ def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
 
 
 def measure(records: int, checkpoints: int, *, two_workers: bool = False,
-            repeats: int = REPEATS) -> dict[str, Any]:
+            also_checkpoints: int | None = None, repeats: int = REPEATS) -> dict[str, Any]:
     """Bare loop, faust floor and the worker on one pre-filled topic (and, if asked, two
     workers against one), each from a fresh consumer group. The floor, the worker (and the
     two workers) run ``repeats`` times, taking turns; their figures are the medians
-    (``*_runs``: each run), since one run of any varied by 10-20% here."""
-    with tempfile.TemporaryDirectory(prefix="vhc-bench-") as tmp:
+    (``*_runs``: each run), since one run of any varied by 10-20% here.
+
+    ``also_checkpoints``: the worker also runs, as often and in the same turns, on a
+    second broker pre-filled with the same number of records over that many checkpoints
+    (``out["also"]``). Run one after the other, the two sides of that ratio fell in
+    different phases of this machine's speed (one full run: 2,000 checkpoints 4,640,
+    4,714, then 2,892, 3,228, 3,439 records a second while the 200-checkpoint runs
+    before them had gone from 4,568 up to 6,673)."""
+    with tempfile.TemporaryDirectory(prefix="vhc-bench-") as tmp, ExitStack() as stack:
         root = Path(tmp)
-        with broker_and_redis(root, partitions=PARTITIONS) as (kafka, cache):
-            print(f"producing {records} declarations over {checkpoints} checkpoints",
+        sides = [(checkpoints, root / "a")]
+        if also_checkpoints is not None:
+            sides.append((also_checkpoints, root / "b"))
+        services = []
+        for count, where in sides:
+            where.mkdir()
+            kafka, cache = stack.enter_context(broker_and_redis(where, partitions=PARTITIONS))
+            print(f"producing {records} declarations over {count} checkpoints",
                   file=sys.stderr, flush=True)
-            asyncio.run(produce(kafka.bootstrap, make_records(records, checkpoints)))
-            out = {"bare": asyncio.run(bare_loop(kafka.bootstrap, records))}
-            env = {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap,
-                   "VHC_REDIS_URL": cache.url, "VHC_PARTITIONS": str(PARTITIONS),
-                   "VHC_DATA_DIR": str(root / "worker"), "VHC_METRICS_PORT": "0",
-                   "VHC_LOG_LEVEL": "warning"}
-            floors: list[float] = []
-            workers: list[float] = []
-            twos: list[float] = []
-            for i in range(repeats):
-                floors.append(faust_floor(env, records))
-                workers.append(worker_rate(
-                    {**env, "VHC_APP_ID": f"bench-one-{i}",
-                     "VHC_DATA_DIR": str(root / f"worker-{i}")},
-                    cache.url, records, root / f"worker-{i}.log"))
-                if two_workers:
-                    twos.append(worker_rate(
-                        {**env, "VHC_APP_ID": f"bench-two-{i}",
-                         "VHC_DATA_DIR": str(root / f"two-{i}")},
-                        cache.url, records, root / f"two-{i}.log", workers=2))
-            out |= {"floor": statistics.median(floors), "worker": statistics.median(workers),
-                    "floor_runs": floors, "worker_runs": workers}
+            asyncio.run(produce(kafka.bootstrap, make_records(records, count)))
+            services.append((kafka, cache, where))
+        kafka, cache, _ = services[0]
+        out: dict[str, Any] = {"bare": asyncio.run(bare_loop(kafka.bootstrap, records))}
+
+        def env_of(kafka: Any, cache: Any, where: Path) -> dict[str, str]:
+            return {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap,
+                    "VHC_REDIS_URL": cache.url, "VHC_PARTITIONS": str(PARTITIONS),
+                    "VHC_DATA_DIR": str(where / "worker"), "VHC_METRICS_PORT": "0",
+                    "VHC_LOG_LEVEL": "warning"}
+
+        env = env_of(kafka, cache, root / "a")
+        floors: list[float] = []
+        workers: list[float] = []
+        twos: list[float] = []
+        also: list[float] = []
+        for i in range(repeats):
+            floors.append(faust_floor(env, records))
+            workers.append(worker_rate(
+                {**env, "VHC_APP_ID": f"bench-one-{i}",
+                 "VHC_DATA_DIR": str(root / "a" / f"worker-{i}")},
+                cache.url, records, root / "a" / f"worker-{i}.log"))
             if two_workers:
-                out |= {"two_workers": statistics.median(twos), "two_workers_runs": twos}
-            return out
+                twos.append(worker_rate(
+                    {**env, "VHC_APP_ID": f"bench-two-{i}",
+                     "VHC_DATA_DIR": str(root / "a" / f"two-{i}")},
+                    cache.url, records, root / "a" / f"two-{i}.log", workers=2))
+            if also_checkpoints is not None:
+                b_kafka, b_cache, b_root = services[1]
+                also.append(worker_rate(
+                    {**env_of(b_kafka, b_cache, b_root), "VHC_APP_ID": f"bench-also-{i}",
+                     "VHC_DATA_DIR": str(b_root / f"worker-{i}")},
+                    b_cache.url, records, b_root / f"worker-{i}.log"))
+        out |= {"floor": statistics.median(floors), "worker": statistics.median(workers),
+                "floor_runs": floors, "worker_runs": workers}
+        if two_workers:
+            out |= {"two_workers": statistics.median(twos), "two_workers_runs": twos}
+        if also_checkpoints is not None:
+            out |= {"also": statistics.median(also), "also_runs": also}
+        return out
 
 
 def runs_text(rates: list[float]) -> str:
