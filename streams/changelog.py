@@ -24,12 +24,12 @@ serializer, ``raw`` or ``json``), and partitioned by the app's co-partitioner
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 import faust
+from faust.serializers import codecs
 from faust.types import TP
 
 from streams.errors import StreamsError
@@ -51,7 +51,9 @@ def _encoder(serializer: Any, what: str) -> Callable[[Any], bytes]:
     if serializer == "raw":
         return lambda v: v if isinstance(v, bytes) else str(v).encode()
     if serializer == "json":
-        return lambda v: json.dumps(v).encode()
+        # faust's own codec, so the bytes are faust's whatever JSON library it picked
+        # (orjson when installed: UTF-8 where ``json`` escaped).
+        return lambda v: codecs.dumps("json", v)
     raise ValueError(f"BatchedTable: {what} serializer {serializer!r} is not raw or json")
 
 
