@@ -127,9 +127,9 @@ def group_settled(admin: KafkaAdminClient, group: str, members: int) -> bool:
 def clear_alerts(bootstrap: str) -> int:
     """Delete what earlier runs wrote to ``alerts.v1``; returns the records deleted. Every
     worker reads that topic (its alert view), a new consumer group from the beginning: the
-    n-th run of a benchmark stored the alerts of every run before it as well as its own,
-    and the one-worker rate fell from run to run (5,628 to 3,998 records a second in one
-    full run) while the faust floor, which reads no alerts, did not."""
+    n-th run of a benchmark stored the alerts of every run before it as well as its own
+    (one reason the one-worker rate fell from run to run, 5,628 to 3,998 records a second
+    in one full run, while the faust floor, which reads no alerts, did not)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     try:
@@ -229,8 +229,8 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False,
                   file=sys.stderr, flush=True)
             asyncio.run(produce(kafka.bootstrap, make_records(records, count)))
             services.append((kafka, cache, where))
-        kafka, cache, _ = services[0]
-        out: dict[str, Any] = {"bare": asyncio.run(bare_loop(kafka.bootstrap, records))}
+        a_kafka, cache, a_root = services[0]
+        out: dict[str, Any] = {"bare": asyncio.run(bare_loop(a_kafka.bootstrap, records))}
 
         def env_of(kafka: Any, cache: Any, where: Path) -> dict[str, str]:
             return {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap,
@@ -238,7 +238,7 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False,
                     "VHC_DATA_DIR": str(where / "worker"), "VHC_METRICS_PORT": "0",
                     "VHC_LOG_LEVEL": "warning"}
 
-        env = env_of(kafka, cache, root / "a")
+        env = env_of(*services[0])
         floors: list[float] = []
         workers: list[float] = []
         twos: list[float] = []
@@ -247,17 +247,17 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False,
             floors.append(faust_floor(env, records))
             workers.append(worker_rate(
                 {**env, "VHC_APP_ID": f"bench-one-{i}",
-                 "VHC_DATA_DIR": str(root / "a" / f"worker-{i}")},
-                cache.url, records, root / "a" / f"worker-{i}.log"))
+                 "VHC_DATA_DIR": str(a_root / f"worker-{i}")},
+                cache.url, records, a_root / f"worker-{i}.log"))
             if two_workers:
                 twos.append(worker_rate(
                     {**env, "VHC_APP_ID": f"bench-two-{i}",
-                     "VHC_DATA_DIR": str(root / "a" / f"two-{i}")},
-                    cache.url, records, root / "a" / f"two-{i}.log", workers=2))
+                     "VHC_DATA_DIR": str(a_root / f"two-{i}")},
+                    cache.url, records, a_root / f"two-{i}.log", workers=2))
             if also_checkpoints is not None:
-                b_kafka, b_cache, b_root = services[1]
+                _, b_cache, b_root = services[1]
                 also.append(worker_rate(
-                    {**env_of(b_kafka, b_cache, b_root), "VHC_APP_ID": f"bench-also-{i}",
+                    {**env_of(*services[1]), "VHC_APP_ID": f"bench-also-{i}",
                      "VHC_DATA_DIR": str(b_root / f"worker-{i}")},
                     b_cache.url, records, b_root / f"worker-{i}.log"))
         out |= {"floor": statistics.median(floors), "worker": statistics.median(workers),

@@ -72,9 +72,9 @@ class HourSummary:
     persons: tuple[str, ...]
 
     def encode(self) -> bytes:
-        return fastjson.dumps({"v": RECORD_VERSION, "k": "s", "w": self.ward_code,
-                               "c": self.checkpoint_id, "h": self.hour, "t": self.total,
-                               "p": list(self.persons)}).encode()
+        return fastjson.dumps_bytes({"v": RECORD_VERSION, "k": "s", "w": self.ward_code,
+                                     "c": self.checkpoint_id, "h": self.hour,
+                                     "t": self.total, "p": list(self.persons)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +87,8 @@ class Watermark:
     hour: int | None
 
     def encode(self) -> bytes:
-        return fastjson.dumps({"v": RECORD_VERSION, "k": "w", "w": self.ward_code,
-                               "p": self.partition, "h": self.hour}).encode()
+        return fastjson.dumps_bytes({"v": RECORD_VERSION, "k": "w", "w": self.ward_code,
+                                     "p": self.partition, "h": self.hour})
 
 
 def decode_ward_record(data: bytes) -> HourSummary | Watermark:

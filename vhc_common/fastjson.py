@@ -17,14 +17,19 @@ from typing import Any
 
 import orjson
 
-__all__ = ["dumps", "loads"]
+__all__ = ["dumps", "dumps_bytes", "loads"]
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def dumps(obj: Any) -> str:
     """``obj`` as compact JSON text (non-string keys as strings, as ``json`` does)."""
-    return orjson.dumps(obj, option=_OPTIONS).decode()
+    return dumps_bytes(obj).decode()
+
+
+def dumps_bytes(obj: Any) -> bytes:
+    """``dumps`` as UTF-8 bytes, for a record value (no round trip through ``str``)."""
+    return orjson.dumps(obj, option=_OPTIONS)
 
 
 def loads(data: str | bytes) -> Any:

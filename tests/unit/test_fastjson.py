@@ -29,6 +29,7 @@ def test_it_reads_back_what_json_reads_and_writes_what_json_reads(value: object)
 def test_ascii_text_is_the_text_json_wrote() -> None:
     value = {"v": 2, "o": 17, "m": {"3": None}, 5: [1.5, -0.0], "ob": [["a", "k", "x"]]}
     assert fastjson.dumps(value) == json.dumps(value, separators=(",", ":"))
+    assert fastjson.dumps_bytes(value) == fastjson.dumps(value).encode()
     # Small floats are spelt differently (0.00002 for 2e-05), the same number.
     assert fastjson.loads(fastjson.dumps([2e-05])) == [2e-05]
 
