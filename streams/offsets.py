@@ -68,6 +68,14 @@ class OffsetGuard:
             return expected
         return start if expected < 0 else min(start, expected)
 
+    def done(self, partition: int, expected: int, batch_end: int) -> int:
+        """The offset below which every record of ``partition`` was processed, after a
+        batch whose last record was ``batch_end - 1``: short of it while a hole is open
+        (records skipped, replays not yet brought back). What the case look-up may rely
+        on and what the worker's commit repair may commit."""
+        due = self.expects(partition, expected)
+        return batch_end if due < 0 else min(batch_end, due)
+
     def admit(self, partition: int, expected: int, offset: int) -> Admission:
         due = self.expects(partition, expected)
         if due < 0:  # nothing known: anything

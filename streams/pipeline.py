@@ -417,10 +417,8 @@ class Pipeline:
                 self._on_record(batch, clock, entry)
                 days.add((entry.event.checkpoint_id,
                           (entry.scanned_at_ms + offset_ms) // DAY_MS))
-            last_next = entries[-1][0] + 1
-            expected = self.offsets.expects(partition, clock.next_offset)
-            batch.out.applied[partition] = last_next if expected < 0 else min(last_next,
-                                                                             expected)
+            batch.out.applied[partition] = self.offsets.done(partition, clock.next_offset,
+                                                             entries[-1][0] + 1)
             self._watermarks(batch, partition, clock)
             self._tables.clocks[self._clock_keys[partition]] = clock.encode()
         for cid, day in days:

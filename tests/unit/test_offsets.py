@@ -112,3 +112,19 @@ def test_a_commit_that_reaches_each_mark_in_time_is_never_overdue() -> None:
         now += 25  # each mark reached before the next look, 25 s later
     watch.forget()
     assert not watch.overdue(key, 0, 10, now=1000)
+
+
+def test_what_may_be_committed_stops_at_an_open_hole_of_replays() -> None:
+    """``done`` is what the case look-up waits for and what the worker's commit repair
+    commits: a consumer that skipped from the group's commit past replays whose views a
+    crash left unwritten must not have those replays committed away before they come."""
+    guard = OffsetGuard()
+    guard.start_at(2, 1300)  # the group's commit; the state had applied up to 1473
+    assert guard.admit(2, 1474, 1500) is Admission.GAP  # skipped 1300..1499
+    assert guard.done(2, 1474, 1501) == 1300  # not 1474 (the state's) nor 1501
+    assert guard.admit(2, 1474, 1300) is Admission.REPLAY  # the seek back brings them
+    assert guard.admit(2, 1474, 1301) is Admission.REPLAY
+    assert guard.done(2, 1474, 1302) == 1302  # replays up to 1301 are written again
+    assert guard.admit(2, 1474, 1474) is Admission.APPLY
+    assert guard.done(2, 1475, 1475) == 1475
+    assert OffsetGuard().done(0, -1, 10) == 10  # nothing expected: the batch is done
