@@ -61,6 +61,7 @@ from streams.faust_fixes import (
     commit_processed,
     committed_offset,
     on_streams_sought,
+    stop_on_agent_error,
 )
 from streams.metrics import WorkerMetrics
 from streams.mirror import TopicMirror
@@ -288,6 +289,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     app.producer.buffer.max_messages = max(PRODUCER_BUFFER_MIN, settings.batch_max * 4)
     cheap_producer_flush(app)
     batched_changelogs(app)
+    stop_on_agent_error(app, log)
     redis = Redis.from_url(settings.redis_url)
     alert_view = AlertView(redis, retention_s=settings.retention_days * 86_400)
     models = ReadModels(partitions=settings.partitions,

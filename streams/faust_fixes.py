@@ -24,13 +24,17 @@ not iterable`` from aiokafka's partitioner; the agent crashes and faust restarts
 the batch's table writes half done. It happens when the broker is slow to answer just
 after start (seen in the integration tests on a loaded machine); it lost the first
 batches of a fresh worker. ``ProducerTopics`` waits for the metadata of every topic the
-worker writes before each batch.
+worker writes before each batch, and any exception out of an agent now stops the process
+instead (``stop_on_agent_error``): faust's restart in place commits and acks the failed
+batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
@@ -47,6 +51,7 @@ __all__ = [
     "commit_processed",
     "committed_offset",
     "on_streams_sought",
+    "stop_on_agent_error",
 ]
 
 SOUGHT_HOOK = "_vhc_on_streams_sought"
@@ -143,6 +148,32 @@ class SeekFirstTableManager(TableManager):
             self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon,
                                                loop=self.loop)
         return self._recovery
+
+
+AGENT_ERROR_EXIT = 70  # EX_SOFTWARE: an internal error
+
+
+def stop_on_agent_error(app: faust.App, log: logging.Logger) -> None:
+    """An exception out of an agent stops the process at once, without a commit.
+
+    faust would commit (``Consumer.on_task_error``), restart the agent in place (its
+    supervisor allows 100 restarts a second) and ack the failed batch as its generator
+    closes: a batch that failed after its table writes would then be committed with its
+    views and alerts unsent, and a bug that fails every batch would spin unseen. Stopping
+    like a SIGKILL leaves what the crash tests cover: the restarted process restores the
+    tables, resumes from the group's commit and resends the outboxes. Install before the
+    agents are defined (faust binds the handler then); ``agent.test_context`` keeps its
+    own."""
+
+    async def on_agent_error(agent: Any, exc: BaseException) -> None:
+        log.critical("agent %s failed; stopping the worker without committing (exit "
+                     "code %d)", getattr(agent, "name", agent), AGENT_ERROR_EXIT,
+                     exc_info=exc)
+        for handler in logging.getLogger().handlers + log.handlers:
+            handler.flush()
+        os._exit(AGENT_ERROR_EXIT)
+
+    app._on_agent_error = on_agent_error  # type: ignore[method-assign]
 
 
 def on_streams_sought(app: faust.App, hook: Callable[[Mapping[TP, int]], None]) -> None:

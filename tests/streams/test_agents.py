@@ -264,3 +264,32 @@ def symptomatic_alert() -> bytes:
     alert = declaration_alert(event, flags, outbreak_areas=frozenset(), ward_code="08749")
     assert alert is not None
     return alert.model_dump_json().encode()
+
+
+async def test_an_agent_error_stops_the_worker_at_once_without_a_commit(
+    worker: tuple[Worker, RecordingProducer], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """faust's own handler commits and restarts the agent in place (acking the failed
+    batch); the worker's stops the process, like a SIGKILL the crash tests cover."""
+    w, _ = worker
+    handler = w.app._on_agent_error
+    assert all(agent._on_error is handler for agent in w.app.agents.values())
+    exits: list[int] = []
+    monkeypatch.setattr("os._exit", exits.append)
+    commits: list[Any] = []
+    monkeypatch.setattr(type(w.app.consumer), "commit",
+                        lambda self, *a, **k: commits.append(a))
+
+    def failing(records: Any) -> Any:
+        raise RuntimeError("a bug in the batch")
+
+    monkeypatch.setattr(w.pipeline, "process", failing)
+    agent = w.app.agents["process-declarations"]
+    async with agent.test_context(on_error=handler) as ctx:
+        await ctx.put(symptomatic(0, 1), key=b"PY-XH-CHO", partition=0)
+        await eventually(lambda: bool(exits))
+    assert exits == [70] and commits == []
+    (record,) = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert "process-declarations" in record.getMessage()
+    assert record.exc_info and "a bug in the batch" in str(record.exc_info[1])
