@@ -266,6 +266,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         table_cleanup_interval=60.0,
+        table_standby_replicas=settings.standby_replicas,
         web_enabled=False,
         broker_max_poll_records=settings.batch_max,
         producer_max_request_size=MAX_RECORD_BYTES,

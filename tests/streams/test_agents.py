@@ -293,3 +293,18 @@ async def test_an_agent_error_stops_the_worker_at_once_without_a_commit(
     (record,) = [r for r in caplog.records if r.levelname == "CRITICAL"]
     assert "process-declarations" in record.getMessage()
     assert record.exc_info and "a bug in the batch" in str(record.exc_info[1])
+
+
+@pytest.mark.parametrize("replicas", [0, 1])
+def test_the_standby_replicas_setting_reaches_faust(redis_url: str, tmp_path: Path,
+                                                    replicas: int) -> None:
+    built = create_worker(WorkerSettings(kafka_bootstrap="127.0.0.1:1", redis_url=redis_url,
+                                         metrics_port=0, data_dir=tmp_path,
+                                         standby_replicas=replicas))
+    assert built.app.conf.table_standby_replicas == replicas
+
+
+def test_workers_keep_no_standby_tables_by_default() -> None:
+    """A standby costs a worker about what processing the records costs (README, Scaling
+    workers): two workers went no faster than one with faust's default of 1."""
+    assert WorkerSettings(kafka_bootstrap="x:1", redis_url="redis://x").standby_replicas == 0
