@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from streams.counting import CountingResult
-from vhc_common import redis_keys
+from vhc_common import fastjson, redis_keys
 from vhc_common.schemas import DeclarationEvent
 from vhc_common.timebase import HOUR_MS, to_ms
 
@@ -100,20 +100,24 @@ def visits(pipe: Pipeline, events: Sequence[DeclarationEvent], *, retention_ms: 
                 (at_ms, f"{e.checkpoint_id}|{did}"))
         entries.setdefault(redis_keys.visits_at(e.checkpoint_id), []).append(
             (at_ms, f"{e.person.key}|{did}"))
+    # The entries go as one JSON argument per call: as arguments of their own (two per
+    # entry, 35,000 for a batch of 5,000) redis-py's packing was 7% of the worker.
     keys: list[str] = []
-    args: list[str | int] = []
+    rows: list[list[str | int]] = []
+    held = 0
     for key, items in entries.items():
-        keys.append(key)
-        args.append(len(items))
-        args.append(f"({max(at for at, _ in items) - retention_ms}")
+        row: list[str | int] = [f"({max(at for at, _ in items) - retention_ms}"]
         for at_ms, member in items:
-            args.append(at_ms)
-            args.append(member)
-        if len(args) >= 2 * _CHUNK:
-            pipe.eval(_VISITS, len(keys), *keys, retention_ms, *args)
-            keys, args = [], []
+            row.append(at_ms)
+            row.append(member)
+        keys.append(key)
+        rows.append(row)
+        held += len(items)
+        if held >= _CHUNK:
+            pipe.eval(_VISITS, len(keys), *keys, retention_ms, fastjson.dumps_bytes(rows))
+            keys, rows, held = [], [], 0
     if keys:
-        pipe.eval(_VISITS, len(keys), *keys, retention_ms, *args)
+        pipe.eval(_VISITS, len(keys), *keys, retention_ms, fastjson.dumps_bytes(rows))
 
 
 def raise_processed_offsets(pipe: Pipeline, offsets: Mapping[int, int]) -> None:
@@ -146,20 +150,17 @@ end
 return 0
 """
 
-# ARGV: retention (ms), then per key: how many entries, the exclusive trim bound, and
-# that many (score, member) pairs.
+# ARGV: retention (ms), then a JSON list with a row per key: the exclusive trim bound and
+# the (score, member) pairs.
 _VISITS = """
 local retention = ARGV[1]
-local at = 2
-for _, key in ipairs(KEYS) do
-  local n = tonumber(ARGV[at])
-  local bound = ARGV[at + 1]
-  at = at + 2
-  for j = 1, n do
-    redis.call('ZADD', key, ARGV[at], ARGV[at + 1])
-    at = at + 2
+local rows = cjson.decode(ARGV[2])
+for i, key in ipairs(KEYS) do
+  local row = rows[i]
+  for j = 2, #row, 2 do
+    redis.call('ZADD', key, row[j], row[j + 1])
   end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', bound)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', row[1])
   redis.call('PEXPIRE', key, retention)
 end
 return 0
