@@ -10,6 +10,7 @@ behind. The least recently kept values go first past ``limit``.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Generic, TypeVar
 
 __all__ = ["KeptDecoded"]
@@ -20,7 +21,9 @@ V = TypeVar("V")
 class KeptDecoded(Generic[V]):
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._items: dict[str, tuple[object, V]] = {}
+        # An OrderedDict, not a dict: evicting a dict's oldest key (``next(iter(d))``)
+        # scans past every slot freed at its front, and ``take`` frees one per hit.
+        self._items: OrderedDict[str, tuple[object, V]] = OrderedDict()
 
     def take(self, key: str, stored: object) -> V | None:
         """The value decoded from (or encoded to) ``stored``, or ``None``; removed."""
@@ -28,10 +31,10 @@ class KeptDecoded(Generic[V]):
         return kept[1] if kept is not None and stored is not None and kept[0] == stored else None
 
     def keep(self, key: str, stored: object, value: V) -> None:
-        self._items.pop(key, None)  # to the most recent end
         self._items[key] = (stored, value)
+        self._items.move_to_end(key)
         if len(self._items) > self._limit:
-            del self._items[next(iter(self._items))]
+            self._items.popitem(last=False)
 
     def drop(self, key: str) -> None:
         self._items.pop(key, None)
