@@ -21,7 +21,7 @@ class WorkerSettings(BaseSettings):
     app_id: str = Field(default="vhc-worker", pattern=r"^[A-Za-z0-9._-]+$")
     partitions: int = Field(default=4, ge=1, le=256)
     retention_days: int = Field(default=21, ge=1, le=60)
-    store: str = Field(default="memory://", pattern=r"^(memory|rocksdb)://")
+    store: str = Field(default="memory://", description="faust's table store: memory:// only")
     data_dir: Path = Path(".run/worker")
     fever_threshold_c: float = Field(default=37.5, ge=35, le=42)
     # False-alarm budgets: alerts each baseline or cluster detector may raise on ordinary
@@ -60,6 +60,17 @@ class WorkerSettings(BaseSettings):
         "0.99x one worker with 1, 1.62x with 0)",
     )
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        if not value.startswith("memory://"):
+            raise ValueError(
+                "only memory:// is supported: faust's RocksDB store takes each write's "
+                "partition from the event being processed, and the worker writes a batch's "
+                "tables outside any one event (with rocksdict installed, the first batch "
+                "failed)")
+        return value
 
     @field_validator("aberration_methods", mode="before")
     @classmethod

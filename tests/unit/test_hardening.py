@@ -160,3 +160,14 @@ async def test_readiness_probes_share_one_thread_and_reuse_a_fresh_answer() -> N
     answers = await asyncio.gather(*(publisher.reachable() for _ in range(12)))
     assert answers == [False] * 12
     assert len(calls) == 1  # twelve /readyz calls held one thread, not twelve
+
+
+def test_a_table_store_the_worker_cannot_run_with_is_refused_at_start() -> None:
+    """``rocksdb://`` passed the settings and, with rocksdict installed, failed at the
+    first batch: faust's RocksDB store finds a write's partition from the current event."""
+    from streams.config import WorkerSettings
+
+    base = {"kafka_bootstrap": "k:9092", "redis_url": "redis://r:6379/0"}
+    assert WorkerSettings(**base).store == "memory://"
+    with pytest.raises(ValidationError, match="only memory:// is supported"):
+        WorkerSettings(**base, store="rocksdb://")
