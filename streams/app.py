@@ -502,16 +502,20 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     commit_stalls = CommitWatch(STALL_S)
     settled: dict[tuple[str, int], int] = {}
 
-    def settle(topic: str, offsets: Iterable[tuple[int, int]], guard: OffsetGuard,
-               next_offset: Callable[[int], int]) -> None:
-        """After a batch's effects are written (``offsets``: its records' partitions and
-        offsets), what the commit repair may commit: ``OffsetGuard.done``, never past a
-        hole of skipped replays still open, whose views may never have been written."""
+    def settle(topic: str, done: Mapping[int, int]) -> None:
+        """After a batch's effects are written, what the commit repair may commit
+        (``done``: partition -> ``OffsetGuard.done``, never past a hole of skipped
+        replays still open, whose views may never have been written)."""
+        for partition, offset in done.items():
+            settled[(topic, partition)] = offset
+
+    def done_after(offsets: Iterable[tuple[int, int]], guard: OffsetGuard,
+                   next_offset: Callable[[int], int]) -> dict[int, int]:
+        """``OffsetGuard.done`` per partition after a batch of ``(partition, offset)``."""
         ends: dict[int, int] = {}
         for partition, offset in offsets:
             ends[partition] = max(ends.get(partition, 0), offset + 1)
-        for partition, end in ends.items():
-            settled[(topic, partition)] = guard.done(partition, next_offset(partition), end)
+        return {p: guard.done(p, next_offset(p), end) for p, end in ends.items()}
 
     async def unstick(topic: str, guard: OffsetGuard, next_offset: Callable[[int], int]) -> None:
         now = time.monotonic()
@@ -602,8 +606,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 retention_ms=settings.retention_days * 86_400_000, daily=out.daily_totals))
             for partition, nxt in out.applied.items():
                 viewed[partition] = max(viewed.get(partition, 0), nxt)
-            settle(DECLARATIONS, ((r.partition, r.offset) for r in records), pipeline.offsets,
-                   pipeline.next_offset)
+            settle(DECLARATIONS, out.applied)  # the pipeline's own OffsetGuard.done
             count(out)
             metrics.late_after_close.inc(out.outcomes.get("late_after_close", 0))
             for outcome, n in out.outcomes.items():
@@ -638,8 +641,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             out = wards.on_records(records)
             await deliver(out.sends)
             await seek_back(by_ward.get_topic_name(), out.gaps, wards.accept_gap)
-            settle(by_ward.get_topic_name(), ((p, o) for p, o, _ in records), wards.offsets,
-                   wards.next_offset)
+            settle(by_ward.get_topic_name(), done_after(
+                ((p, o) for p, o, _ in records), wards.offsets, wards.next_offset))
             metrics.records.labels(by_ward.get_topic_name(), "late_dropped").inc(
                 out.outcomes.get("late_dropped", 0))
             count(out)
@@ -711,8 +714,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 # After the alerts: what is recorded as stored is stored.
                 await until_stored("alert view offsets", partial(
                     redis.hset, stored_key, mapping={str(p): o for p, o in applied.items()}))
-            settle(ALERTS, ((e.message.partition, e.message.offset) for e in events),
-                   alert_offsets, alert_next_offset)
+            settle(ALERTS, done_after(((e.message.partition, e.message.offset) for e in events),
+                                      alert_offsets, alert_next_offset))
 
     redis_guard = RedisLossGuard(redis, f"worker:{settings.app_id}")
     rebuilding: asyncio.Task[None] | None = None
