@@ -235,14 +235,21 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False,
                   file=sys.stderr, flush=True)
             asyncio.run(produce(kafka.bootstrap, make_records(records, count)))
             services.append((kafka, cache, where))
-        a_kafka, cache, a_root = services[0]
-        out: dict[str, Any] = {"bare": asyncio.run(bare_loop(a_kafka.bootstrap, records))}
+        out: dict[str, Any] = {"bare": asyncio.run(bare_loop(services[0][0].bootstrap,
+                                                              records))}
 
         def env_of(kafka: Any, cache: Any, where: Path) -> dict[str, str]:
             return {**os.environ, "VHC_KAFKA_BOOTSTRAP": kafka.bootstrap,
                     "VHC_REDIS_URL": cache.url, "VHC_PARTITIONS": str(PARTITIONS),
                     "VHC_DATA_DIR": str(where / "worker"), "VHC_METRICS_PORT": "0",
                     "VHC_LOG_LEVEL": "warning"}
+
+        def run(side: int, name: str, workers: int = 1) -> float:
+            """One worker run on ``side``'s broker, a fresh consumer group ``name``."""
+            kafka, cache, where = services[side]
+            return worker_rate({**env_of(kafka, cache, where), "VHC_APP_ID": f"bench-{name}",
+                                "VHC_DATA_DIR": str(where / name)},
+                               cache.url, records, where / f"{name}.log", workers=workers)
 
         env = env_of(*services[0])
         floors: list[float] = []
@@ -251,21 +258,11 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False,
         also: list[float] = []
         for i in range(repeats):
             floors.append(faust_floor(env, records))
-            workers.append(worker_rate(
-                {**env, "VHC_APP_ID": f"bench-one-{i}",
-                 "VHC_DATA_DIR": str(a_root / f"worker-{i}")},
-                cache.url, records, a_root / f"worker-{i}.log"))
+            workers.append(run(0, f"one-{i}"))
             if two_workers:
-                twos.append(worker_rate(
-                    {**env, "VHC_APP_ID": f"bench-two-{i}",
-                     "VHC_DATA_DIR": str(a_root / f"two-{i}")},
-                    cache.url, records, a_root / f"two-{i}.log", workers=2))
+                twos.append(run(0, f"two-{i}", workers=2))
             if also_checkpoints is not None:
-                _, b_cache, b_root = services[1]
-                also.append(worker_rate(
-                    {**env_of(*services[1]), "VHC_APP_ID": f"bench-also-{i}",
-                     "VHC_DATA_DIR": str(b_root / f"worker-{i}")},
-                    b_cache.url, records, b_root / f"worker-{i}.log"))
+                also.append(run(1, f"also-{i}"))
         out |= {"floor": statistics.median(floors), "worker": statistics.median(workers),
                 "floor_runs": floors, "worker_runs": workers}
         if two_workers:
