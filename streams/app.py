@@ -57,6 +57,7 @@ from streams.faust_fixes import (
     ProducerTopics,
     SeekFirstTableManager,
     changelog_topics,
+    cheap_message_delivery,
     cheap_producer_flush,
     commit_processed,
     committed_offset,
@@ -290,6 +291,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     app.producer.buffer.max_messages = max(PRODUCER_BUFFER_MIN, settings.batch_max * 4)
     cheap_producer_flush(app)
     batched_changelogs(app)
+    cheap_message_delivery(app)
     stop_on_agent_error(app, log)
     redis = Redis.from_url(settings.redis_url)
     alert_view = AlertView(redis, retention_s=settings.retention_days * 86_400)

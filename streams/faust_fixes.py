@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
@@ -48,6 +49,7 @@ __all__ = [
     "ProducerTopics",
     "SeekFirstTableManager",
     "changelog_topics",
+    "cheap_message_delivery",
     "commit_processed",
     "committed_offset",
     "on_streams_sought",
@@ -282,3 +284,69 @@ def cheap_producer_flush(app: faust.App) -> None:
                     return
 
     buffer.flush = flush
+
+
+class _Resumed:
+    """A coroutine already stepped once (it yielded ``pending``), awaitable from there: what
+    ``yield from`` does for a generator already started, by hand. The task that awaits it
+    gets the future the coroutine waits on, and every value or exception the task sends
+    back goes to the coroutine, cancellation included."""
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Any, pending: Any) -> None:
+        self._coro, self._pending = coro, pending
+
+    def __await__(self) -> Any:
+        coro, pending = self._coro, self._pending
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # forwarded to the coroutine, as the task sent it
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+def cheap_message_delivery(app: faust.App) -> None:
+    """Hand each fetched record to its stream without four tasks per record.
+
+    faust's fetch loop (``Consumer._drain_messages``) delivers every record with
+    ``wait_first(callback(message), suspend_flow.wait())`` so that a delivery blocked on a
+    full stream buffer gives way when a rebalance suspends the flow; ``wait_first`` makes
+    that four tasks (the delivery, the flow, the consumer's stopped and crashed events),
+    an ``asyncio.wait`` and three cancellations per record, about a third of faust's own
+    time per record. Almost every delivery finishes without waiting (a ``put_nowait`` into
+    a stream's queue): it now runs one step at once, and only one that has to wait goes
+    through ``wait_first`` as before, resumed where it stopped. Deliveries that finish
+    at once no longer yield to the event loop each: the fetch loop still yields every
+    100 records and per fetch. Applies to that call only (the consumer's other waits are
+    faust's own)."""
+    consumer = cast(Any, app.consumer)
+    original = consumer.wait_first
+    flow_wait = type(consumer.suspend_flow).wait.__code__
+
+    async def wait_first(*coros: Any, timeout: Any = None) -> Any:  # noqa: ASYNC109 - mode's signature
+        if len(coros) == 2 and timeout is None \
+                and getattr(coros[1], "cr_code", None) is flow_wait:
+            delivery, flow = coros
+            try:
+                pending = delivery.send(None)
+            except BaseException:  # finished (StopIteration) or failed: raised as before
+                flow.close()  # never started: nothing waits on it
+                if sys.exc_info()[0] is StopIteration:
+                    return None  # the fetch loop does not look at the result
+                raise
+            return await original(_Resumed(delivery, pending), flow)
+        return await original(*coros, timeout=timeout)
+
+    consumer.wait_first = wait_first
