@@ -27,6 +27,8 @@ def main() -> int:
     print(f"worker, 200 checkpoints: {small['worker']:,.0f} rec/s "
           f"({worker_throughput.runs_text(small['worker_runs'])}); faust floor "
           f"{small['floor']:,.0f} ({worker_throughput.runs_text(small['floor_runs'])}); "
+          f"faust as it ships {small['stock_floor']:,.0f} "
+          f"({worker_throughput.runs_text(small['stock_floor_runs'])}); "
           f"bare aiokafka {small['bare']:,.0f}", flush=True)
     print(f"two workers on a pre-filled topic: {small['two_workers']:,.0f} rec/s "
           f"({worker_throughput.runs_text(small['two_workers_runs'])}) against one: "
@@ -50,6 +52,7 @@ def main() -> int:
           flush=True)
     summary = {
         "worker_vs_faust_floor": round(small["worker"] / small["floor"], 3),
+        "worker_vs_stock_faust_floor": round(small["worker"] / small["stock_floor"], 3),
         "worker_2000_vs_200": round(small["also"] / small["worker"], 3),
         "two_workers_vs_one": round(small["two_workers"] / small["worker"], 3),
         "single_vs_noop": api["single_vs_noop"],

@@ -8,12 +8,14 @@ symptomatic), then measures:
 
 1. **baseline**: a bare aiokafka consumer that reads the topic and ``json.loads`` each value;
 2. **faust floor**: a faust agent that takes the same batches and does nothing with them
-   (the ceiling of any faust-based worker on this machine);
+   (the ceiling of any faust-based worker on this machine), with the worker's fix to
+   faust's record delivery (``streams.faust_fixes.cheap_message_delivery``) and, as a
+   second figure, as faust ships;
 3. **worker**: the real stream worker process (``streams.main``: counting, per-declaration
    alerts, clusters, EARS/CUSUM, volume, exposure index, Redis views), from its first
    processed batch until every record is processed (read from the offsets it records).
 
-The floor and the worker run five times each, taking turns (``--repeats``); the figures
+The floors and the worker run five times each, taking turns (``--repeats``); the figures
 are the medians. Prints records per second and the ratio. Numbers, not assertions: it is
 not part of the test suite.
 """
@@ -108,10 +110,13 @@ async def bare_loop(bootstrap: str, n: int) -> float:
         await consumer.stop()
 
 
-def faust_floor(env: dict[str, str], n: int) -> float:
+def faust_floor(env: dict[str, str], n: int, *, stock: bool = False) -> float:
+    """The faust floor's rate: faust as the worker runs it, or (``stock``) as faust ships,
+    without the worker's fix to its record delivery."""
+    extra = {"BENCH_STOCK_FAUST": "1"} if stock else {}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.faust_floor"],
-                          env={**env, "BENCH_RECORDS": str(n)}, capture_output=True, text=True,
-                          timeout=900, check=False)
+                          env={**env, **extra, "BENCH_RECORDS": str(n)}, capture_output=True,
+                          text=True, timeout=900, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("FLOOR "):
             return float(line.split()[1])
@@ -253,18 +258,21 @@ def measure(records: int, checkpoints: int, *, two_workers: bool = False,
 
         env = env_of(*services[0])
         floors: list[float] = []
+        stock: list[float] = []
         workers: list[float] = []
         twos: list[float] = []
         also: list[float] = []
         for i in range(repeats):
             floors.append(faust_floor(env, records))
+            stock.append(faust_floor(env, records, stock=True))
             workers.append(run(0, f"one-{i}"))
             if two_workers:
                 twos.append(run(0, f"two-{i}", workers=2))
             if also_checkpoints is not None:
                 also.append(run(1, f"also-{i}"))
         out |= {"floor": statistics.median(floors), "worker": statistics.median(workers),
-                "floor_runs": floors, "worker_runs": workers}
+                "floor_runs": floors, "worker_runs": workers,
+                "stock_floor": statistics.median(stock), "stock_floor_runs": stock}
         if two_workers:
             out |= {"two_workers": statistics.median(twos), "two_workers_runs": twos}
         if also_checkpoints is not None:
@@ -288,11 +296,14 @@ def main() -> int:
     bare, floor, worker = out["bare"], out["floor"], out["worker"]
     print(f"records: {args.records}, checkpoints: {args.checkpoints}, partitions: {PARTITIONS}")
     print(f"bare aiokafka loop (json.loads only): {bare:>10,.0f} records/s")
+    stock = out["stock_floor"]
     print(f"faust agent, take_events, no work:    {floor:>10,.0f} records/s"
           f"   ({floor / bare:.1%} of bare; median of {runs_text(out['floor_runs'])})")
+    print(f"  the same, faust as it ships:        {stock:>10,.0f} records/s"
+          f"   (median of {runs_text(out['stock_floor_runs'])})")
     print(f"vhc-worker, every detector on:       {worker:>10,.0f} records/s"
-          f"   ({worker / floor:.1%} of the faust floor; median of "
-          f"{runs_text(out['worker_runs'])})")
+          f"   ({worker / floor:.1%} of the faust floor, {worker / stock:.1%} of faust as "
+          f"it ships; median of {runs_text(out['worker_runs'])})")
     print(f"ratio worker / bare:                  {worker / bare:>10.1%}")
     return 0
 
