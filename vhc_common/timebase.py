@@ -37,7 +37,6 @@ LOCAL_UTC_OFFSET_MIN = 7 * 60
 LOCAL_OFFSET = timedelta(minutes=LOCAL_UTC_OFFSET_MIN)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 #: 1970-01-01 was a Thursday: weekday 3 with Monday = 0.
 _EPOCH_WEEKDAY = 3
 
@@ -46,7 +45,11 @@ def to_ms(moment: datetime) -> int:
     """Epoch milliseconds of an aware datetime, exactly (no float rounding)."""
     if moment.tzinfo is None:
         raise ValueError(f"a naive datetime has no instant: {moment.isoformat()}")
-    return (moment - _EPOCH) // _ONE_MS
+    # The difference's integer parts: as exact as ``// timedelta(milliseconds=1)`` (a
+    # timedelta keeps days signed, seconds and microseconds non-negative: a floor) and
+    # faster; it runs several times a declaration in the worker.
+    since = moment - _EPOCH
+    return since.days * 86_400_000 + since.seconds * 1000 + since.microseconds // 1000
 
 
 def ms_to_datetime(epoch_ms: int) -> datetime:

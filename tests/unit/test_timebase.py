@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vhc_common.timebase import (
     HOUR_MS,
@@ -22,6 +24,14 @@ def test_to_ms_is_exact_where_float_seconds_round_down() -> None:
     moment = datetime(1970, 1, 1, 0, 0, 1, 1000, tzinfo=UTC)
     assert int(moment.timestamp() * 1000) == 1000
     assert to_ms(moment) == 1001
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=7)),
+                                               timezone(-timedelta(hours=3, minutes=30))])))
+def test_to_ms_is_the_floor_of_the_milliseconds_since_the_epoch(moment: datetime) -> None:
+    assert to_ms(moment) == (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
+        milliseconds=1)
 
 
 def test_to_ms_honours_the_offset_and_round_trips() -> None:
