@@ -1,7 +1,8 @@
 """Fixes to faust-streaming 0.15: its recovery (installed through faust's
 ``TableManager`` setting, ``create_worker`` sets it), its table changelog sends
-(``ProducerTopics``, awaited by the agents before every batch) and the cost of its
-pre-commit flush (``cheap_producer_flush``, below).
+(``ProducerTopics``, awaited by the agents before every batch), the cost of its
+pre-commit flush (``cheap_producer_flush``) and of its hand-over of each fetched record to
+a stream (``cheap_message_delivery``), below.
 
 When a worker gets partitions, faust pauses them, restores the tables, and then, in
 ``Recovery.on_recovery_completed`` (and ``_resume_streams``, without tables), *resumes*
