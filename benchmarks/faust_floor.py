@@ -3,7 +3,8 @@
 Run by ``benchmarks.worker_throughput`` as a separate process; prints ``FLOOR <rate>``.
 Environment: ``VHC_KAFKA_BOOTSTRAP``, ``BENCH_RECORDS``, ``VHC_BATCH_MAX``, ``VHC_DATA_DIR``;
 ``BENCH_STOCK_FAUST=1`` runs faust without the worker's fix to its record delivery
-(``streams.faust_fixes.cheap_message_delivery``), as faust ships.
+(``streams.faust_fixes.cheap_message_delivery``) and with its ``Monitor`` sensor
+(``without_monitor``), as faust ships.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import faust
 
-from streams.faust_fixes import cheap_message_delivery
+from streams.faust_fixes import cheap_message_delivery, without_monitor
 from vhc_common.runtime import tune_gc
 from vhc_common.topics import DECLARATIONS
 
@@ -31,8 +32,10 @@ def main() -> None:
                     consumer_auto_offset_reset="earliest", broker_max_poll_records=batch,
                     stream_buffer_maxsize=batch * 4)
     if not os.environ.get("BENCH_STOCK_FAUST"):
-        # faust as the worker runs it: records handed to the stream without four tasks each
+        # faust as the worker runs it: records handed to the stream without four tasks
+        # each, and without faust's Monitor sensor
         cheap_message_delivery(app)
+        without_monitor(app)
     topic = app.topic(DECLARATIONS, key_type=bytes, value_type=bytes, internal=False)
     seen = {"n": 0, "first": 0, "t0": 0.0}
 

@@ -64,6 +64,7 @@ from streams.faust_fixes import (
     committed_offset,
     on_streams_sought,
     stop_on_agent_error,
+    without_monitor,
 )
 from streams.metrics import WorkerMetrics
 from streams.mirror import TopicMirror
@@ -293,6 +294,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     cheap_producer_flush(app)
     batched_changelogs(app)
     cheap_message_delivery(app)
+    without_monitor(app)
     stop_on_agent_error(app, log)
     redis = Redis.from_url(settings.redis_url)
     alert_view = AlertView(redis, retention_s=settings.retention_days * 86_400)

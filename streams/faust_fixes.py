@@ -351,3 +351,19 @@ def cheap_message_delivery(app: faust.App) -> None:
         return await original(*coros, timeout=timeout)
 
     consumer.wait_first = wait_first
+
+
+def without_monitor(app: faust.App) -> None:
+    """Leave faust's ``Monitor`` sensor out: it keeps faust's own statistics for its web
+    views (off in the worker, ``web_enabled=False``; the worker's metrics are its own), and
+    it is called four times for every record (in, into a stream, out of it, acked), each a
+    few dictionary updates and clock reads. faust adds it when the app starts
+    (``App.on_init_dependencies``); this takes it out there. Other sensors stay."""
+    original = app.on_init_dependencies
+
+    def on_init_dependencies() -> Any:
+        dependencies = original()
+        app.sensors.remove(app.monitor)
+        return dependencies
+
+    app.on_init_dependencies = on_init_dependencies  # type: ignore[method-assign]

@@ -3,7 +3,8 @@
 delivery that finishes at once without tasks, and one that has to wait through faust's
 ``wait_first`` as before, resumed where it stopped. These drive the consumer's real
 ``wait_first`` (no broker: the consumer is never started) with deliveries that finish,
-wait, fail and are cancelled by a suspended flow."""
+wait, fail and are cancelled by a suspended flow. And ``without_monitor``: faust's Monitor
+sensor (called four times a record) left out when the app starts."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import faust
 import pytest
 
-from streams.faust_fixes import cheap_message_delivery
+from streams.faust_fixes import cheap_message_delivery, without_monitor
 
 
 @pytest.fixture
@@ -123,3 +124,18 @@ async def test_the_consumers_other_waits_are_fausts(consumer: Any) -> None:
     result = await consumer.wait(answer())  # mode's wait -> wait_first with one argument
     assert result.result == 42
     assert len(consumer.faust_calls) == 1
+
+
+async def test_without_monitor_leaves_fausts_monitor_sensor_out() -> None:
+    def app_of(name: str) -> faust.App:
+        return faust.App(name, broker="kafka://127.0.0.1:1", web_enabled=False,
+                         loop=asyncio.get_running_loop())
+
+    stock = app_of("test-monitor-stock")
+    list(stock.on_init_dependencies())  # what faust does as the app starts
+    assert stock.monitor in set(stock.sensors)
+
+    app = app_of("test-monitor-off")
+    without_monitor(app)
+    list(app.on_init_dependencies())
+    assert app.monitor not in set(app.sensors)
