@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
@@ -342,11 +341,12 @@ def cheap_message_delivery(app: faust.App) -> None:
             delivery, flow = coros
             try:
                 pending = delivery.send(None)
-            except BaseException:  # finished (StopIteration) or failed: raised as before
+            except StopIteration:
                 flow.close()  # never started: nothing waits on it
-                if sys.exc_info()[0] is StopIteration:
-                    return None  # the fetch loop does not look at the result
-                raise
+                return None  # the fetch loop does not look at the result
+            except BaseException:
+                flow.close()
+                raise  # as faust's wait_first raises the delivery's exception
             return await original(_Resumed(delivery, pending), flow)
         return await original(*coros, timeout=timeout)
 
