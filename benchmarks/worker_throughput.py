@@ -8,8 +8,8 @@ symptomatic), then measures:
 
 1. **baseline**: a bare aiokafka consumer that reads the topic and ``json.loads`` each value;
 2. **faust floor**: a faust agent that takes the same batches and does nothing with them
-   (the ceiling of any faust-based worker on this machine), with the worker's fix to
-   faust's record delivery (``streams.faust_fixes.cheap_message_delivery``) and, as a
+   (the ceiling of any faust-based worker on this machine), run as the worker runs faust
+   (``streams.faust_fixes.cheap_message_delivery`` and ``without_monitor``) and, as a
    second figure, as faust ships;
 3. **worker**: the real stream worker process (``streams.main``: counting, per-declaration
    alerts, clusters, EARS/CUSUM, volume, exposure index, Redis views), from its first
@@ -112,7 +112,7 @@ async def bare_loop(bootstrap: str, n: int) -> float:
 
 def faust_floor(env: dict[str, str], n: int, *, stock: bool = False) -> float:
     """The faust floor's rate: faust as the worker runs it, or (``stock``) as faust ships,
-    without the worker's fix to its record delivery."""
+    without the worker's fixes (``benchmarks.faust_floor``)."""
     extra = {"BENCH_STOCK_FAUST": "1"} if stock else {}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.faust_floor"],
                           env={**env, **extra, "BENCH_RECORDS": str(n)}, capture_output=True,
