@@ -51,6 +51,10 @@ class ApiSettings(BaseSettings):
         default=0, ge=0, le=100,
         description="kafka-python's linger: how long a send waits for others to share its "
                     "produce request (README, benchmark section)")
+    kafka_batch_bytes: int = Field(
+        default=16_384, ge=1024, le=1_000_000,
+        description="kafka-python's batch size per partition, in bytes (under the "
+                    "broker's 1 MB message limit)")
     rate_limit_per_s: float = Field(default=200.0, ge=100, description="per key or token")
     rate_limit_burst: int = Field(default=400, ge=1)
     declaration_rate_per_s: float = Field(

@@ -129,7 +129,9 @@ class IngestService:
         parsed: dict[int, DeclarationIn] = {}
         for index, raw in enumerate(raw_items):
             try:
-                item = _DECLARATION.validate_python(raw)
+                # The single route's body comes validated by FastAPI (a batch's items are
+                # plain dicts): validated once.
+                item = raw if type(raw) is DeclarationIn else _DECLARATION.validate_python(raw)
             except ValidationError as exc:
                 outcomes.append(ItemOutcome("invalid", _raw_id(raw), _field_errors(exc)))
                 continue

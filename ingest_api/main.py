@@ -74,6 +74,7 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> 
     redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     publisher = KafkaPublisher(settings.kafka_bootstrap, timeout_s=settings.publish_timeout_s,
                                linger_ms=settings.kafka_linger_ms,
+                               batch_bytes=settings.kafka_batch_bytes,
                                on_error=lambda topic: metrics.publish_errors.labels(topic).inc())
     checkpoint_store = CheckpointStore(redis)
     registry_synced = asyncio.Event()

@@ -171,3 +171,23 @@ def test_a_table_store_the_worker_cannot_run_with_is_refused_at_start() -> None:
     assert WorkerSettings(**base).store == "memory://"
     with pytest.raises(ValidationError, match="only memory:// is supported"):
         WorkerSettings(**base, store="rocksdb://")
+
+
+@pytest.mark.parametrize("linger_ms", [0, 2, 3, 5, 100])
+@pytest.mark.parametrize("publish_timeout_s", [0.5, 5.0, 60.0])
+def test_every_linger_the_settings_allow_gives_a_producer_kafka_python_accepts(
+        linger_ms: int, publish_timeout_s: float) -> None:
+    """``delivery_timeout_ms`` was ``timeout + 2``: with ``VHC_KAFKA_LINGER_MS`` over 2,
+    kafka-python refused to build the producer and every declaration was answered 503."""
+    from kafka.producer.record_accumulator import RecordAccumulator
+
+    settings = ApiSettings(**{**BASE, "kafka_linger_ms": linger_ms,
+                              "publish_timeout_s": publish_timeout_s})
+    from ingest_api.publisher import producer_options
+
+    options = producer_options(timeout_s=settings.publish_timeout_s,
+                               linger_ms=settings.kafka_linger_ms,
+                               batch_bytes=settings.kafka_batch_bytes)
+    accumulator = RecordAccumulator(**options)  # raises KafkaConfigurationError if refused
+    assert accumulator.config["linger_ms"] == linger_ms
+    assert accumulator.config["batch_size"] == settings.kafka_batch_bytes
