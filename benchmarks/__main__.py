@@ -56,6 +56,7 @@ def main() -> int:
         "worker_2000_vs_200": round(small["also"] / small["worker"], 3),
         "two_workers_vs_one": round(small["two_workers"] / small["worker"], 3),
         "single_vs_noop": api["single_vs_noop"],
+        "single_ceiling_vs_noop": api["ceiling_vs_noop"],
         "batch_vs_bare_producer": api["batch_vs_bare_producer"],
         "e2e_p99_s": latency["p99_s"],
         "e2e_p50_s": latency["p50_s"],

@@ -1,5 +1,7 @@
-"""Baseline for batch ingest: a bare kafka-python producer (acks=all, idempotent, the API's
-own producer settings) sending N declaration-sized messages; prints one JSON line.
+"""Baseline for batch ingest: a bare kafka-python producer with the API's own producer
+settings (``ingest_api.publisher.producer_options``: acks=all, idempotent, and the linger
+and batch size of ``VHC_KAFKA_LINGER_MS`` and ``VHC_KAFKA_BATCH_BYTES`` or their defaults)
+sending N declaration-sized messages; prints one JSON line.
 
     python -m benchmarks.bare_producer --bootstrap HOST:PORT --messages 50000
 """
@@ -8,12 +10,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 from kafka import KafkaProducer
 
+from ingest_api.config import ApiSettings
+from ingest_api.publisher import producer_options
 from vhc_common.runtime import tune_gc
 from vhc_common.topics import DECLARATIONS
+
+
+def api_producer_options() -> dict[str, object]:
+    """What the API's producer runs with, from the same environment variables."""
+    fields = ApiSettings.model_fields
+
+    def setting(name: str) -> int:
+        return int(os.environ.get(f"VHC_{name.upper()}", fields[name].default))
+    timeout_s = os.environ.get("VHC_PUBLISH_TIMEOUT_S", fields["publish_timeout_s"].default)
+    return producer_options(timeout_s=float(timeout_s),
+                            linger_ms=setting("kafka_linger_ms"),
+                            batch_bytes=setting("kafka_batch_bytes"))
 
 
 def main() -> None:
@@ -29,8 +46,7 @@ def main() -> None:
                                    "birth_year": None},
                         "temperature_c": 36.6, "symptoms": [], "contact": "none",
                         "travel_from": []}).encode()
-    producer = KafkaProducer(bootstrap_servers=args.bootstrap, acks="all",
-                             enable_idempotence=True, linger_ms=0)
+    producer = KafkaProducer(bootstrap_servers=args.bootstrap, **api_producer_options())
     producer.send(DECLARATIONS, key=b"BENCH-0000", value=value).get(timeout=30)  # warm
     started = time.perf_counter()
     futures = [producer.send(DECLARATIONS, key=f"BENCH-{i % 200:04d}".encode(), value=value)

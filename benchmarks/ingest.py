@@ -2,7 +2,9 @@
 process (``benchmarks.load``):
 
 * single ``POST /v1/declarations`` (16 clients) against a no-op FastAPI route validating
-  the same model, served with the same uvicorn settings (``benchmarks.noop_api``);
+  the same model, served with the same uvicorn settings (``benchmarks.noop_api``); and,
+  to show where the route's time goes, the route's framework ceiling: the real app
+  doing what the route does before the ingest work (``benchmarks.ceiling_api``);
 * batch ingest (1 client, 500 per batch) against a bare kafka-python producer with the
   API's producer settings (``benchmarks.bare_producer``).
 
@@ -26,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.ceiling_api import PATH as CEILING_PATH
 from benchmarks.services import broker_and_redis
 from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, free_port, log_tail
 
@@ -78,11 +81,11 @@ def _register(base: str) -> None:
     raise SystemExit(f"could not register the benchmark checkpoint: {answer.text}")
 
 
-def load(url: str, mode: str, seconds: float, clients: int) -> dict[str, Any]:
+def load(url: str, mode: str, seconds: float, clients: int, path: str = "") -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "benchmarks.load", "--url", url, "--mode", mode,
                           "--seconds", str(seconds), "--clients", str(clients), "--key", KEY,
-                          "--checkpoint", CHECKPOINT], capture_output=True, text=True,
-                         check=True)
+                          "--checkpoint", CHECKPOINT, "--path", path], capture_output=True,
+                         text=True, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -102,23 +105,33 @@ def _measure(kafka: KafkaBroker, cache: RedisServer, root: Path,
              seconds: float) -> dict[str, Any]:
     procs: list[ManagedProcess] = []
     try:
-        api_port, noop_port = free_port(), free_port()
+        api_port, noop_port, ceiling_port = free_port(), free_port(), free_port()
         env = {**api_env(kafka, cache, api_port), "BENCH_NOOP_PORT": str(noop_port)}
         api = ManagedProcess.spawn_module("api", "ingest_api.main", env, root / "api.log")
         noop = ManagedProcess.spawn_module("noop", "benchmarks.noop_api", env, root / "noop.log")
-        procs += [api, noop]
+        ceiling = ManagedProcess.spawn_module(
+            "ceiling", "benchmarks.ceiling_api", {**env, "VHC_API_PORT": str(ceiling_port)},
+            root / "ceiling.log")
+        procs += [api, noop, ceiling]
         base, noop_base = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{noop_port}"
+        ceiling_base = f"http://127.0.0.1:{ceiling_port}"
         _wait(f"{base}/healthz", api)
         _wait(f"{noop_base}/docs", noop)
+        _wait(f"{ceiling_base}/healthz", ceiling)
         _register(base)
-        load(base, "single", 2, 4)  # warm both
+        load(base, "single", 2, 4)  # warm all three
         load(noop_base, "noop", 2, 4)
+        load(ceiling_base, "single", 2, 4, CEILING_PATH)
         single = load(base, "single", seconds, 16)
         noop_r = load(noop_base, "noop", seconds, 16)
+        ceiling_r = load(ceiling_base, "single", seconds, 16, CEILING_PATH)
         print(f"single POST /v1/declarations, 16 clients: {single['requests_per_s']:,.0f} req/s "
               f"(p50 {single['p50_ms']} ms, p99 {single['p99_ms']} ms) {single['statuses']}")
         print(f"no-op FastAPI route, same model and server: {noop_r['requests_per_s']:,.0f} "
               f"req/s (p99 {noop_r['p99_ms']} ms)")
+        print(f"the single route's framework ceiling (the real app: key check, rate limits, "
+              f"model, response model; no Redis, no Kafka): "
+              f"{ceiling_r['requests_per_s']:,.0f} req/s {ceiling_r['statuses']}")
         batch = load(base, "batch", seconds, 1)
         bare = bare_producer(kafka.bootstrap, max(20_000, int(batch["declarations"])))
         print(f"batch ingest, 1 client x 500: {batch['declarations_per_s']:,.0f} decl/s "
@@ -126,10 +139,13 @@ def _measure(kafka: KafkaBroker, cache: RedisServer, root: Path,
         print(f"bare kafka-python producer (acks=all, idempotent): "
               f"{bare['messages_per_s']:,.0f} msg/s")
         return {"single_vs_noop": round(single["requests_per_s"] / noop_r["requests_per_s"], 3),
+                "ceiling_vs_noop": round(ceiling_r["requests_per_s"]
+                                         / noop_r["requests_per_s"], 3),
                 "batch_vs_bare_producer": round(batch["declarations_per_s"]
                                                 / bare["messages_per_s"], 3),
                 "single_req_per_s": single["requests_per_s"],
                 "noop_req_per_s": noop_r["requests_per_s"],
+                "ceiling_req_per_s": ceiling_r["requests_per_s"],
                 "batch_decl_per_s": batch["declarations_per_s"],
                 "bare_producer_msg_per_s": bare["messages_per_s"],
                 "single_p99_ms": single["p99_ms"]}

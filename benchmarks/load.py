@@ -5,7 +5,8 @@ the client does not share the server's cores' interpreter.
         --seconds 10 --key KEY --checkpoint CP
 
 Modes: ``single`` (``POST /v1/declarations``), ``batch`` (``POST /v1/declarations/batch``
-with ``--batch`` items), ``noop`` (``POST /noop``, the baseline server's route). Each
+with ``--batch`` items), ``noop`` (``POST /noop``, the baseline server's route); ``--path``
+sends a mode's bodies to another route (``benchmarks.ceiling_api``). Each
 request carries fresh declaration ids. Prints one JSON line: requests, declarations,
 seconds, statuses, p50/p99 latency.
 """
@@ -81,6 +82,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         def body_of(i: int) -> object:
             return declaration(args.checkpoint, i, args.checkpoints)
         per_request = 1
+    path = args.path or path
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     started = time.perf_counter()
@@ -106,6 +108,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--path", default="", help="another route for the mode's bodies")
     parser.add_argument("--key", default="")
     parser.add_argument("--checkpoint", default="BENCH-0000")
     parser.add_argument("--checkpoints", type=int, default=1,
