@@ -9,23 +9,8 @@ from hypothesis import strategies as st
 from kafka.partitioner import DefaultPartitioner
 
 from ingest_api.publisher import RememberingPartitioner, producer_options
+from tests.unit.test_partitioning import Cluster as Metadata
 from vhc_common.partitioning import partition_for
-
-
-class Metadata:
-    """The three questions a partitioner asks kafka-python's ClusterMetadata."""
-
-    def __init__(self, partitions: int) -> None:
-        self.partitions = partitions
-
-    def topics(self) -> set[str]:
-        return {"declarations.v1"}
-
-    def partitions_for_topic(self, _topic: str) -> set[int]:
-        return set(range(self.partitions))
-
-    def available_partitions_for_topic(self, _topic: str) -> set[int]:
-        return set(range(self.partitions))
 
 
 @given(keys=st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=30),
