@@ -1,8 +1,9 @@
 """Fixes to faust-streaming 0.15: its recovery (installed through faust's
 ``TableManager`` setting, ``create_worker`` sets it), its table changelog sends
 (``ProducerTopics``, awaited by the agents before every batch), the cost of its
-pre-commit flush (``cheap_producer_flush``) and of its hand-over of each fetched record to
-a stream (``cheap_message_delivery``), below.
+pre-commit flush (``cheap_producer_flush``), of its hand-over of each fetched record to
+a stream (``cheap_message_delivery``) and of its ``Monitor`` sensor (``without_monitor``),
+below.
 
 When a worker gets partitions, faust pauses them, restores the tables, and then, in
 ``Recovery.on_recovery_completed`` (and ``_resume_streams``, without tables), *resumes*
@@ -50,10 +51,12 @@ __all__ = [
     "SeekFirstTableManager",
     "changelog_topics",
     "cheap_message_delivery",
+    "cheap_producer_flush",
     "commit_processed",
     "committed_offset",
     "on_streams_sought",
     "stop_on_agent_error",
+    "without_monitor",
 ]
 
 SOUGHT_HOOK = "_vhc_on_streams_sought"

@@ -181,10 +181,10 @@ def test_every_linger_the_settings_allow_gives_a_producer_kafka_python_accepts(
     kafka-python refused to build the producer and every declaration was answered 503."""
     from kafka.producer.record_accumulator import RecordAccumulator
 
-    settings = ApiSettings(**{**BASE, "kafka_linger_ms": linger_ms,
-                              "publish_timeout_s": publish_timeout_s})
     from ingest_api.publisher import producer_options
 
+    settings = ApiSettings(**{**BASE, "kafka_linger_ms": linger_ms,
+                              "publish_timeout_s": publish_timeout_s})
     options = producer_options(timeout_s=settings.publish_timeout_s,
                                linger_ms=settings.kafka_linger_ms,
                                batch_bytes=settings.kafka_batch_bytes)
