@@ -9,7 +9,8 @@ Agents
   broker's acknowledgements (the outbox rule, see ``streams.pipeline``), then writes the
   Redis views (stats, exposure visit index, daily totals, processed offsets).
 * ``process-ticks`` (internal tick topic, co-partitioned): moves a partition's live clock
-  with the wall clock and judges what that closes.
+  with the wall clock and judges what that closes, once the partition's declarations are
+  all processed (the consumer's highwater: see ``Pipeline.tick``).
 * ``process-wards`` (by-ward topic): ward-level aberration (``streams.wards``).
 * ``store-alerts`` (``alerts.v1``): the alerts' Redis view, idempotent by alert id, so it
   can be rebuilt from the topic.
@@ -677,9 +678,20 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                     await sendable.wait()
                     await flush_outboxes(partition)
                 await sendable.wait()
-                out = pipeline.tick(partition, wall_ms)
+                out = pipeline.tick(partition, wall_ms, highwater=declarations_highwater(
+                    partition))
                 await deliver(out.alert_sends, out.summary_sends)
+            metrics.ticks_held.inc(out.outcomes.get("tick_held", 0))
             count(out)
+
+    def declarations_highwater(partition: int) -> int | None:
+        """The offset the partition's next declaration will get, as the consumer last
+        heard (``None``: not heard yet, or the partition is not this worker's)."""
+        tp = TP(declarations.get_topic_name(), partition)
+        if tp not in app.consumer.assignment():
+            return None
+        highwater: int | None = app.consumer.highwater(tp)
+        return highwater
 
     @app.timer(settings.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def send_ticks() -> None:

@@ -96,6 +96,12 @@ class WorkerMetrics:
             "Declarations for an hour the baseline detectors had already judged.",
             registry=self.registry,
         )
+        self.ticks_held = Counter(
+            "vhc_worker_ticks_held_total",
+            "Wall-clock ticks that did not move a partition's live clock because records "
+            "of the partition were still waiting (a silence is judged once they are in).",
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "vhc_worker_batch_records",
             "Records per processed batch.",

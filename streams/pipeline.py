@@ -430,17 +430,30 @@ class Pipeline:
         self._finish(batch)
         return batch.out
 
-    def tick(self, partition: int, wall_ms: int) -> BatchOutput:
+    def tick(self, partition: int, wall_ms: int, *, highwater: int | None) -> BatchOutput:
         """The wall clock moved on: move the partition's live clock (if it has live
-        checkpoints) to ``wall_ms - tick_lag`` and judge what that closes."""
+        checkpoints) to ``wall_ms - tick_lag`` and judge what that closes.
+
+        Only once every record the partition holds is applied: ``highwater`` is the
+        offset its next record will get, as the consumer last heard (``None``: not heard
+        yet). Records past the ones applied (a worker restarting, or behind) may be
+        declarations received in the hours the tick would close; judged without them,
+        those hours look empty, and a silence raised live stands. The tick is held
+        (outcome ``tick_held``); the records move the clock themselves, and the next
+        tick after them moves it on. (After records lost to retention were accepted,
+        ``accept_gap``, nothing applied is known until the next record: ticked as before.)"""
         batch = _Batch()
         clock = self._clock(partition)
         target = wall_ms - self._rules.tick_lag_ms
+        waiting = clock.next_offset >= 0 and (highwater is None or highwater > clock.next_offset)
         if any(m[0] == LIVE for m in clock.members.values()) and target > clock.live_ms:
-            before = clock.live_ms
-            clock.live_ms = target
-            if self._rules.step(target) > self._rules.step(before):
-                self._sweep(batch, clock, LIVE)
+            if waiting:
+                batch.out.outcomes["tick_held"] += 1
+            else:
+                before = clock.live_ms
+                clock.live_ms = target
+                if self._rules.step(target) > self._rules.step(before):
+                    self._sweep(batch, clock, LIVE)
         self._watermarks(batch, partition, clock)
         self._tables.clocks[self._clock_keys[partition]] = clock.encode()
         self._finish(batch)

@@ -218,6 +218,32 @@ def test_checkpoint_is_usable_at_once_and_unknown_ones_are_named(api: Api) -> No
                                          "type": "unknown_checkpoint"}]
 
 
+def ticks_held() -> float:
+    text = httpx.get(f"http://127.0.0.1:{WORKER_METRICS_PORT}/metrics", timeout=5).text
+    (value,) = [float(line.split()[1]) for line in text.splitlines()
+                if line.startswith("vhc_worker_ticks_held_total ")]
+    return value
+
+
+def test_ticks_move_a_caught_up_partition(api: Api) -> None:
+    """A tick is held while the partition's declarations wait (``Pipeline.tick``), as the
+    consumer's highwater says. On a real broker, once the worker has processed them, the
+    highwater it last heard matches and the ticks (every 5 s) go through: held ones would
+    keep adding up, and a silence would never be noticed live."""
+    (cid,) = register(api, "IT-TICK", 1)
+    rng = random.Random(3)
+    # Live (received within 10 minutes of its scan) and older than the tick lag (30 s):
+    # every tick from now on moves the partition's live clock, or is held.
+    scanned = datetime.now(UTC) - timedelta(minutes=2)
+    declaration = make_declaration(rng, cid, scanned)
+    answer = api.client.post("/v1/declarations", headers=api.front_end, json=declaration)
+    assert answer.status_code == 202, answer.text
+    wait_for_stats(api, [cid], expected_stats([declaration], datetime.now(UTC)))
+    before = ticks_held()
+    time.sleep(11)  # two ticks or more
+    assert ticks_held() - before <= 1  # one in flight as the declaration came in
+
+
 def test_clock_rules_name_scanned_at(api: Api) -> None:
     (cid,) = register(api, "IT-CLOCK", 1)
     rng = random.Random(2)

@@ -154,9 +154,16 @@ async def test_alerts_are_stored_once(worker: tuple[Worker, RecordingProducer],
 
 async def test_ticks_move_a_live_partition_to_the_wall_clock(
     worker: tuple[Worker, RecordingProducer], redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Once the partition's declarations are all processed, as the consumer's highwater
+    says: before, a tick is held (``Pipeline.tick``)."""
     w, _ = worker
     partition = partition_for(b"PY-XH-CHO", PARTITIONS)
+    tp = TP(DECLARATIONS, partition)
+    heard: dict[TP, int | None] = {tp: 2}  # a second declaration waits
+    monkeypatch.setattr(w.app.consumer, "assignment", lambda: set(heard))
+    monkeypatch.setattr(w.app.consumer, "highwater", heard.get)
     key = partition_key(partition, PARTITIONS, "clock")
     table: Any = w.app.tables["stream-clock-v2"]
     # A live declaration (received a second after it was scanned), then silence.
@@ -167,10 +174,18 @@ async def test_ticks_move_a_live_partition_to_the_wall_clock(
         await eventually(lambda: processed(redis_url, partition) == 1)
     before = PartitionClock.decode(table.get(key)).live_ms
     wall_ms = before + 3 * 3_600_000
+    def held() -> float | None:
+        return w.metrics.registry.get_sample_value("vhc_worker_ticks_held_total")
+
     async with w.app.agents["process-ticks"].test_context() as ctx:
+        await ctx.put(json.dumps({"wall_ms": wall_ms}).encode(), key=b"", partition=partition)
+        await eventually(lambda: held() == 1)
+        assert PartitionClock.decode(table.get(key)).live_ms == before
+        heard[tp] = 1  # the consumer heard of nothing past the one processed
         await ctx.put(json.dumps({"wall_ms": wall_ms}).encode(), key=b"", partition=partition)
         await eventually(lambda: PartitionClock.decode(table.get(key)).live_ms > before)
     assert PartitionClock.decode(table.get(key)).live_ms == wall_ms - 30_000
+    assert held() == 1
 
 
 async def test_stream_partitions_are_sought_before_they_are_resumed(

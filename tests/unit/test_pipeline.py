@@ -578,8 +578,9 @@ def test_a_backlog_is_judged_on_its_own_time() -> None:
     # Ticks move the live clock through the outage: the silence is noticed.
     silence = []
     for q in range(1, 4 * 5):
-        tick = rig.pipeline.tick(partition_for(b"OFF-A", PARTITIONS),
-                                 to_ms(outage) + q * 15 * 60_000 + 30_000)
+        partition = partition_for(b"OFF-A", PARTITIONS)
+        tick = rig.pipeline.tick(partition, to_ms(outage) + q * 15 * 60_000 + 30_000,
+                                 highwater=rig.pipeline.next_offset(partition))
         silence += [a.kind.value for a in tick.alerts]
     assert silence == ["checkpoint_silent"]
     # The queue arrives at 14:05: 12 an hour, but 40 an hour from 10:00 to 12:00.
@@ -596,6 +597,52 @@ def test_a_backlog_is_judged_on_its_own_time() -> None:
     assert len(surges) == 1 and surges[0].window_start is not None
     assert surges[0].window_start.hour in (outage.hour + 1, outage.hour + 2)
     assert sum(o.outcomes["late_after_close"] for o in late) > 0
+
+
+def test_a_tick_waits_for_the_records_the_worker_has_not_applied() -> None:
+    # OFF-A is live and busy all morning on day 14; the worker stops at 09:00 and comes
+    # back at 12:05 with three hours of OFF-A's declarations waiting in Kafka. The wall
+    # clock's tick reaches the partition before them. Judged then, 09:00-12:00 would look
+    # empty: a silence that is not there, raised live, and it would stand.
+    rng = random.Random(7)
+    stream = Stream()
+    office_days(stream, "OFF-A", range(14), rng, live=True, per_hour=12)
+    day = DAY0 + timedelta(days=14)
+    stop = len(stream.records)
+    for minute in range(7 * 60, 12 * 60, 5):
+        at = day + timedelta(minutes=minute)
+        stream.add("OFF-A", at, received=at + timedelta(seconds=2), person=rng.getrandbits(64))
+        if at < day + timedelta(hours=9):
+            stop = len(stream.records)
+    partition = partition_for(b"OFF-A", PARTITIONS)
+    back = to_ms(day + timedelta(hours=12, minutes=5)) + 30_000
+    kinds_by_tick: dict[str, list[str]] = {}
+    late: dict[str, int] = {}
+    for told in ("applied", "holds"):
+        rig = Rig(registry={"OFF-A": office()})
+        out = rig.run(stream.records[:stop], 300)
+        applied = rig.pipeline.next_offset(partition)
+        live_before = rig.pipeline._clock(partition).live_ms
+        # What the consumer last heard the partition holds ("applied": as a tick that
+        # did not ask, before this fix).
+        highwater = applied if told == "applied" else stream.offsets[partition]
+        tick = rig.pipeline.tick(partition, back, highwater=highwater)
+        out.append(tick)
+        if told == "holds":
+            assert tick.outcomes["tick_held"] == 1 and not tick.alerts
+            assert rig.pipeline._clock(partition).live_ms == live_before
+        out += rig.run(stream.records[stop:], 300)
+        # Caught up: the next tick moves the clock.
+        after = rig.pipeline.tick(partition, back + 60_000,
+                                  highwater=stream.offsets[partition])
+        assert after.outcomes["tick_held"] == 0
+        assert rig.pipeline._clock(partition).live_ms == back + 60_000 - 30_000
+        out.append(after)
+        kinds_by_tick[told] = kinds(out)
+        late[told] = sum(o.outcomes["late_after_close"] for o in out)
+    assert "checkpoint_silent" in kinds_by_tick["applied"]  # the hazard is real
+    assert "checkpoint_silent" not in kinds_by_tick["holds"]
+    assert late == {"applied": 36, "holds": 0}  # 09:00-12:00 came in after it closed
 
 
 def test_hours_in_force_then_decide() -> None:
