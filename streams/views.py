@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from streams.counting import CountingResult
 from vhc_common import fastjson, redis_keys
@@ -47,10 +48,16 @@ async def write_views(redis: Redis, result: CountingResult, offsets: Mapping[int
 
 def daily_totals(pipe: Pipeline, daily: Mapping[tuple[str, str], int], *,
                  retention_ms: int) -> None:
-    """Declarations per checkpoint and local day (absolute values: replays change nothing)."""
+    """Declarations per checkpoint and local day (absolute values: replays change nothing).
+    Two commands a day the batch touched, not two per checkpoint and day: at 2,000
+    checkpoints a batch touched 1,800 of those, and redis-py's packing and parsing of
+    3,600 commands was most of the batch's Redis time."""
+    by_date: dict[str, dict[FieldT, EncodableT]] = {}
     for (checkpoint_id, date), total in daily.items():
+        by_date.setdefault(date, {})[checkpoint_id] = total
+    for date, totals in by_date.items():
         key = redis_keys.daily_totals(date)
-        pipe.hset(key, checkpoint_id, total)
+        pipe.hset(key, mapping=totals)
         pipe.pexpire(key, retention_ms)
 
 

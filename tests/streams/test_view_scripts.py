@@ -1,11 +1,13 @@
 """The worker's batch views are written by a few server-side scripts (6/7: one redis-py
-command per check-in cost more than the rest of the worker's work). What they leave in
-Redis must equal what the plain commands left: the same keys, members, scores, values
-and expiry, across script-call chunks, with a trim and a delete in the batch."""
+command per check-in cost more than the rest of the worker's work) and the daily totals by
+a command per day, not per checkpoint and day. What they leave in Redis must equal what
+the plain commands left: the same keys, members, scores, values and expiry, across
+script-call chunks, with a trim and a delete in the batch."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -60,6 +62,21 @@ def reference_stats(pipe: Pipeline, result: CountingResult, *, now_ms: int) -> N
                   "return 0", 1, redis_keys.stats_last(checkpoint_id), newest_ms)
 
 
+def reference_daily(pipe: Pipeline, daily: dict[tuple[str, str], int], *,
+                    retention_ms: int) -> None:
+    for (checkpoint_id, date), total in daily.items():
+        key = redis_keys.daily_totals(date)
+        pipe.hset(key, checkpoint_id, total)
+        pipe.pexpire(key, retention_ms)
+
+
+def daily_of(events: Sequence[DeclarationEvent]) -> dict[tuple[str, str], int]:
+    daily: Counter[tuple[str, str]] = Counter()
+    for e in events:
+        daily[(e.checkpoint_id, e.scanned_at.date().isoformat())] += 1
+    return dict(daily)
+
+
 def batch(rng: random.Random, n: int, start: datetime) -> list[DeclarationEvent]:
     people = [f"{rng.getrandbits(128):032x}" for _ in range(n // 3)]
     out = []
@@ -94,6 +111,7 @@ async def snapshot(redis: Redis) -> dict[bytes, object]:
     for key in sorted(await redis.keys("*")):
         kind = await redis.type(key)
         value: object = (await redis.zrange(key, 0, -1, withscores=True) if kind == b"zset"
+                         else await redis.hgetall(key) if kind == b"hash"
                          else await redis.get(key))
         out[key] = (value, await redis.pexpiretime(key))
     return out
@@ -114,18 +132,21 @@ async def test_scripts_leave_what_the_commands_left(redis_url: str, chunk: int,
     for start in (NOW - timedelta(days=9), NOW - timedelta(days=4), NOW - timedelta(days=8)):
         events = batch(rng, 120, start)
         result = counting(rng, events)
-        for db, write_visits, write_stats in ((scripted, views.visits, views.stats_view),
-                                              (plain, reference_visits, reference_stats)):
+        for db, write_visits, write_stats, write_daily in (
+                (scripted, views.visits, views.stats_view, views.daily_totals),
+                (plain, reference_visits, reference_stats, reference_daily)):
             # Old stats buckets the removals delete.
             for cid, hour in result.removed:
                 await db.set(redis_keys.stats_bucket(cid, hour), b"x")
             pipe = db.pipeline(transaction=False)
             write_stats(pipe, result, now_ms=now_ms)
             write_visits(pipe, events, retention_ms=RETENTION_MS)
+            write_daily(pipe, daily_of(events), retention_ms=RETENTION_MS)
             await pipe.execute()
     want, got = await snapshot(plain), await snapshot(scripted)
     assert any(key.startswith(b"vhc:stats:") for key in want)  # the cases are there
     assert sum(1 for v, _ in want.values() if isinstance(v, list) and v) > 20
+    assert sum(1 for v, _ in want.values() if isinstance(v, dict) and len(v) > 3) > 5
     assert got.keys() == want.keys()
     for key, (value, expire_at) in want.items():
         assert got[key][0] == value, key
