@@ -39,7 +39,13 @@ def run_one(checkpoints: int, checkins: int) -> dict[str, float]:
     from detectors.outbreak import OutbreakAreaHistory
     from detectors.volume import VolumeDetector
     from streams.counting import RawRecord
-    from streams.pipeline import CheckpointInfo, Pipeline, PipelineTables, TimeRules
+    from streams.pipeline import (
+        UNREGISTERED,
+        CheckpointInfo,
+        Pipeline,
+        PipelineTables,
+        TimeRules,
+    )
     from vhc_common.partitioning import partition_for
     from vhc_common.runtime import tune_gc
 
@@ -54,7 +60,7 @@ def run_one(checkpoints: int, checkins: int) -> dict[str, float]:
         tables=tables, partitions=partitions, policy=FlagPolicy(),
         cluster=ClusterDetector(), volume=VolumeDetector(),
         aberration=AberrationDetector(AberrationParams()), rules=TimeRules(),
-        info=lambda cid: info.get(cid) or CheckpointInfo(),
+        info=lambda cid: info.get(cid) or UNREGISTERED,
         wards_on_partition=lambda _p: set(), outbreak=OutbreakAreaHistory,
         wall_ms=lambda: int(now.timestamp() * 1000))
     ids = list(info)

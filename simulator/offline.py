@@ -25,7 +25,13 @@ from detectors.schedule import HoursChange, HoursTimeline, parse_opening_hours
 from detectors.volume import VolumeDetector
 from simulator.scenario import Scenario
 from streams.counting import RawRecord
-from streams.pipeline import CheckpointInfo, Pipeline, PipelineTables, TimeRules
+from streams.pipeline import (
+    UNREGISTERED,
+    CheckpointInfo,
+    Pipeline,
+    PipelineTables,
+    TimeRules,
+)
 from streams.wards import HourSummary, WardProcessor, Watermark, decode_ward_record
 from vhc_common.partitioning import partition_for
 from vhc_common.pseudonym import Pseudonymiser
@@ -88,7 +94,7 @@ def run_offline(scenario: Scenario, *, cluster: ClusterDetector, volume: VolumeD
         tables=PipelineTables(buckets={}, recent={}, checkpoints={}, clocks={}),
         partitions=partitions, policy=FlagPolicy(), cluster=cluster, volume=volume,
         aberration=aberration, rules=TimeRules(),
-        info=lambda cid: registry.get(cid) or CheckpointInfo(),
+        info=lambda cid: registry.get(cid) or UNREGISTERED,
         wards_on_partition=lambda p: partition_wards[p],
         outbreak=lambda: outbreak, wall_ms=lambda: int(time.time() * 1000))
     wards = WardProcessor(states={}, partitions=partitions, aberration=ward_aberration,

@@ -71,6 +71,7 @@ from streams.metrics import WorkerMetrics
 from streams.mirror import TopicMirror
 from streams.offsets import Admission, CommitWatch, OffsetGuard, StallWatch
 from streams.pipeline import (
+    UNREGISTERED,
     BatchOutput,
     CheckpointInfo,
     Pipeline,
@@ -168,7 +169,7 @@ class ReadModels:
     partition_wards: dict[int, set[str]] = field(default_factory=dict)
 
     def info(self, checkpoint_id: str) -> CheckpointInfo:
-        return self.registry.get(checkpoint_id) or CheckpointInfo()
+        return self.registry.get(checkpoint_id) or UNREGISTERED
 
     def partitions_of(self, ward: str) -> set[int]:
         return self.ward_partitions.get(ward, set())

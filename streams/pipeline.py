@@ -97,6 +97,7 @@ from vhc_common.timebase import (
 )
 
 __all__ = [
+    "UNREGISTERED",
     "BatchOutput",
     "CheckpointEnvelope",
     "CheckpointInfo",
@@ -123,6 +124,10 @@ class CheckpointInfo:
     ward_code: str | None = None
     hours: HoursTimeline = field(default_factory=HoursTimeline)
     kind: str | None = None
+
+
+#: A checkpoint the registry does not know (yet): shared, it is never changed.
+UNREGISTERED = CheckpointInfo()
 
 
 @dataclass(frozen=True, slots=True)
