@@ -98,8 +98,8 @@ class WorkerMetrics:
         )
         self.ticks_held = Counter(
             "vhc_worker_ticks_held_total",
-            "Wall-clock ticks that did not move a partition's live clock because records "
-            "of the partition were still waiting (a silence is judged once they are in).",
+            "Wall-clock ticks that moved a partition's live clock only as far as the "
+            "records processed, because more of them were waiting (Pipeline.tick).",
             registry=self.registry,
         )
         self.batch_size = Histogram(

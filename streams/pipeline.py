@@ -28,7 +28,8 @@ Stream time: frames, and a backlog on its own time
 --------------------------------------------------
 Each input partition keeps two clocks. The *live* clock is the newest ``scanned_at`` of
 live declarations (received within ``live_lag`` of being scanned), moved on by the wall
-clock (ticks) while the partition has live checkpoints, so that a silence is noticed. The
+clock (ticks: no further than the records applied, see ``tick``) while the partition has
+live checkpoints, so that a silence is noticed. The
 *backlog* clock is the newest ``scanned_at`` of the other declarations: recorded traffic
 replayed, or a front end's offline queue. A checkpoint follows the frame of its newest
 declaration. Its hours are judged when its frame's clock passes their end plus ``grace``;
@@ -358,6 +359,9 @@ class Pipeline:
         #: state that holds): a sweep passes it by until then (``_sweep``)
         self._idle: dict[str, tuple[int, int, str]] = {}
         self.offsets = OffsetGuard()
+        #: partition -> the newest ``received_at`` of the records this process applied
+        #: there (``tick``)
+        self._received_through: dict[int, int] = {}
 
     # -------------------------------------------------------------- outbox recovery
 
@@ -366,6 +370,7 @@ class Pipeline:
         self._confirmed.clear()
         self._hot.clear()
         self._idle.clear()
+        self._received_through.clear()
         self.counting.forget()
 
     def pending_outboxes(self, partitions: Iterable[int] | None = None) -> BatchOutput:
@@ -439,26 +444,31 @@ class Pipeline:
         """The wall clock moved on: move the partition's live clock (if it has live
         checkpoints) to ``wall_ms - tick_lag`` and judge what that closes.
 
-        Only once every record the partition holds is applied: ``highwater`` is the
-        offset its next record will get, as the consumer last heard (``None``: not heard
-        yet). Records past the ones applied (a worker restarting, or behind) may be
+        Not past what the worker has seen: ``highwater`` is the offset the partition's
+        next record will get, as the consumer last heard (``None``: not heard yet).
+        Records past the ones applied (a worker restarting, or behind) may be
         declarations received in the hours the tick would close; judged without them,
-        those hours look empty, and a silence raised live stands. The tick is held
-        (outcome ``tick_held``); the records move the clock themselves, and the next
-        tick after them moves it on. (After records lost to retention were accepted,
-        ``accept_gap``, nothing applied is known until the next record: ticked as before.)"""
+        those hours would look empty, and a silence raised live stands. Records are
+        appended in the order they were received, so every waiting one was received
+        after the newest ``received_at`` applied (give or take the API processes'
+        publishing, well inside ``tick_lag``): the tick moves the clock to that, less
+        ``tick_lag``, and no further (outcome ``tick_held``). While a backlog keeps the
+        partition busy, a live checkpoint's silence is still noticed, as far as the
+        worker has got. (After records lost to retention were accepted, ``accept_gap``,
+        nothing applied is known until the next record: ticked as before.)"""
         batch = _Batch()
         clock = self._clock(partition)
         target = wall_ms - self._rules.tick_lag_ms
-        waiting = clock.next_offset >= 0 and (highwater is None or highwater > clock.next_offset)
-        if any(m[0] == LIVE for m in clock.members.values()) and target > clock.live_ms:
-            if waiting:
-                batch.out.outcomes["tick_held"] += 1
-            else:
-                before = clock.live_ms
-                clock.live_ms = target
-                if self._rules.step(target) > self._rules.step(before):
-                    self._sweep(batch, clock, LIVE)
+        live = any(m[0] == LIVE for m in clock.members.values())
+        if clock.next_offset >= 0 and (highwater is None or highwater > clock.next_offset):
+            seen = self._received_through.get(partition)
+            target = -1 if seen is None else min(target, seen - self._rules.tick_lag_ms)
+            batch.out.outcomes["tick_held"] += live
+        if live and target > clock.live_ms:
+            before = clock.live_ms
+            clock.live_ms = target
+            if self._rules.step(target) > self._rules.step(before):
+                self._sweep(batch, clock, LIVE)
         self._watermarks(batch, partition, clock)
         self._tables.clocks[self._clock_keys[partition]] = clock.encode()
         self._finish(batch)
@@ -559,6 +569,9 @@ class Pipeline:
         event = item.event
         at_ms = item.scanned_at_ms
         received_ms = to_ms(event.received_at)
+        partition = item.record.partition
+        if received_ms > self._received_through.get(partition, 0):
+            self._received_through[partition] = received_ms
         frame = LIVE if received_ms - at_ms <= rules.live_lag_ms else BACKLOG
         # Stream time first: the hours this record's arrival closes are judged without it.
         self._move_frame(batch, clock, frame, at_ms, received_ms)

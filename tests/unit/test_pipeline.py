@@ -645,6 +645,47 @@ def test_a_tick_waits_for_the_records_the_worker_has_not_applied() -> None:
     assert late == {"applied": 36, "holds": 0}  # 09:00-12:00 came in after it closed
 
 
+def test_a_live_silence_is_noticed_while_a_backlog_keeps_the_partition_busy() -> None:
+    # OFF-A is live and goes quiet at 09:00 on day 14. From 09:00 to 14:00 UP-5, on the
+    # same partition, uploads a front end's queue of days 10-13 as it is received, and
+    # the worker, a minute behind, always has some of it waiting at a tick. The ticks
+    # move the live clock as far as the records processed were received: the silence
+    # is noticed during the upload, not after it.
+    assert partition_for(b"UP-5", PARTITIONS) == partition_for(b"OFF-A", PARTITIONS)
+    rng = random.Random(9)
+    stream = Stream()
+    office_days(stream, "OFF-A", range(14), rng, live=True, per_hour=12)
+    day = DAY0 + timedelta(days=14)
+    for minute in range(7 * 60, 9 * 60, 5):
+        at = day + timedelta(minutes=minute)
+        stream.add("OFF-A", at, received=at + timedelta(seconds=2), person=rng.getrandbits(64))
+    upload_from = len(stream.records)
+    received: list[datetime] = []
+    for i in range(600):  # one every 30 s
+        when = day + timedelta(hours=9, seconds=30 * i)
+        scanned = DAY0 + timedelta(days=10 + i % 4, hours=8, minutes=i % 50)
+        stream.add("UP-5", scanned, received=when, person=rng.getrandbits(64))
+        received.append(when)
+    partition = partition_for(b"OFF-A", PARTITIONS)
+    rig = Rig(registry={"OFF-A": office()})
+    out = rig.run(stream.records[:upload_from], 300)
+    done = upload_from
+    held = 0
+    for q in range(1, 4 * 5 + 1):
+        wall = day + timedelta(hours=9, minutes=15 * q)
+        arrived = upload_from + sum(r <= wall for r in received)
+        behind = upload_from + sum(r <= wall - timedelta(minutes=1) for r in received)
+        out += rig.run(stream.records[done:behind], 300)
+        done = behind
+        tick = rig.pipeline.tick(partition, to_ms(wall), highwater=arrived)
+        held += tick.outcomes["tick_held"]
+        out.append(tick)
+    assert held == 4 * 5  # every tick came with records waiting
+    (silence,) = [a for o in out for a in o.alerts if a.kind.value == "checkpoint_silent"]
+    quiet = day + timedelta(hours=9)
+    assert quiet < silence.detected_at <= quiet + timedelta(hours=3)
+
+
 def test_hours_in_force_then_decide() -> None:
     # Registered as always open until day 8, then "Mo-Fr 07:00-12:00": afternoons stop
     # counting as silent from the change on, and not before.
