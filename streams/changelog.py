@@ -25,17 +25,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, cast
 
 import faust
 from faust.serializers import codecs
-from faust.types import TP
+from faust.types import TP, AppT
 
 from streams.errors import StreamsError
 from vhc_common.partitioning import partition_for
 
-__all__ = ["BatchedTable", "ChangelogError", "batched_changelogs", "flush_changelogs"]
+__all__ = [
+    "BatchedTable",
+    "ChangelogError",
+    "batched_changelogs",
+    "flush_changelogs",
+    "send_batches",
+    "send_keyed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -143,31 +150,14 @@ class BatchedTable(faust.Table[Any, Any]):
                 data = None if value is _DELETED else self._encode_value(value)
                 by_partition.setdefault(partition_for(key_bytes, self._partition_count),
                                         []).append((key_bytes, data))
-            producer = self.app.producer
-            kafka = getattr(producer, "_ensure_producer", None)
             try:
                 for partition, records in sorted(by_partition.items()):
-                    if kafka is None:  # a producer without a Kafka client (agents' tests)
-                        for key_bytes, data in records:
-                            await producer.send(topic, key_bytes, data, partition, None, None)
-                        continue
-                    await self._send_batches(kafka(), topic, partition, records)
+                    for delivered, count in await send_batches(self.app, topic, partition,
+                                                               records):
+                        self._track(delivered, count)
             except Exception as exc:  # the records taken out may be lost
                 self._fail(exc)
                 raise
-
-    async def _send_batches(self, kafka: Any, topic: str, partition: int,
-                            records: Iterable[tuple[bytes, bytes | None]]) -> None:
-        batch, count = kafka.create_batch(), 0
-        for key_bytes, data in records:
-            if batch.append(key=key_bytes, value=data, timestamp=None) is None:
-                self._track(await kafka.send_batch(batch, topic, partition=partition),
-                            count)
-                batch, count = kafka.create_batch(), 0
-                # the first record always fits an empty batch, whatever its size
-                batch.append(key=key_bytes, value=data, timestamp=None)
-            count += 1
-        self._track(await kafka.send_batch(batch, topic, partition=partition), count)
 
     def _track(self, delivered: Awaitable[Any], count: int) -> None:
         """When the batch is delivered, what faust's per-record callback did: tell the
@@ -186,6 +176,54 @@ class BatchedTable(faust.Table[Any, Any]):
                                                meta.offset + count - 1)
 
         cast(asyncio.Future[Any], delivered).add_done_callback(done)
+
+
+async def send_batches(app: AppT, topic: str, partition: int,
+                       records: Iterable[tuple[bytes, bytes | None]]
+                       ) -> list[tuple[Awaitable[Any], int]]:
+    """Queue ``(key, value)`` records for one partition in as few aiokafka record
+    batches as they fit, past faust's per-record path (its channel, a future and a task or
+    two per record); ``(delivery, records in the batch)`` per batch. A producer without a
+    Kafka client (the agents' tests) gets one ``send`` per record."""
+    producer = app.producer
+    kafka_of = getattr(producer, "_ensure_producer", None)
+    if kafka_of is None:
+        return [(await producer.send(topic, key, value, partition, None, None), 1)
+                for key, value in records]
+    kafka = kafka_of()
+    out: list[tuple[Awaitable[Any], int]] = []
+    batch, count = kafka.create_batch(), 0
+    for key, value in records:
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            out.append((await kafka.send_batch(batch, topic, partition=partition), count))
+            batch, count = kafka.create_batch(), 0
+            # the first record always fits an empty batch, whatever its size
+            batch.append(key=key, value=value, timestamp=None)
+        count += 1
+    if count:
+        out.append((await kafka.send_batch(batch, topic, partition=partition), count))
+    return out
+
+
+async def send_keyed(app: AppT, topic: str, records: Sequence[tuple[bytes, bytes]]
+                     ) -> list[Awaitable[Any]]:
+    """Queue keyed records in batches (``send_batches``), each on the partition faust's
+    ``topic.send`` would pick (the producer's ``key_partition``: the app's co-partitioner),
+    in order within a partition; their deliveries."""
+    if not records:
+        return []
+    producer = app.producer
+    kafka_of = getattr(producer, "_ensure_producer", None)
+    if kafka_of is not None:
+        await kafka_of().partitions_for(topic)  # the topic's metadata, for key_partition
+    by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
+    for key, value in records:
+        partition = producer.key_partition(topic, key).partition
+        by_partition.setdefault(partition, []).append((key, value))
+    deliveries: list[Awaitable[Any]] = []
+    for partition, part in sorted(by_partition.items()):
+        deliveries += [d for d, _ in await send_batches(app, topic, partition, part)]
+    return deliveries
 
 
 def _batched(app: faust.App) -> list[BatchedTable]:

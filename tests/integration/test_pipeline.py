@@ -20,6 +20,7 @@ from kafka.structs import OffsetAndMetadata
 
 from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer
 from tests.integration.conftest import (
+    PARTITIONS,
     WORKER_METRICS_PORT,
     Api,
     good_name,
@@ -28,6 +29,8 @@ from tests.integration.conftest import (
     start_worker,
 )
 from vhc_common import redis_keys
+from vhc_common.partitioning import partition_for
+from vhc_common.topics import ALERTS
 
 pytestmark = pytest.mark.integration
 
@@ -242,6 +245,35 @@ def test_ticks_move_a_caught_up_partition(api: Api) -> None:
     before = ticks_held()
     time.sleep(11)  # two ticks or more
     assert ticks_held() - before <= 1  # one in flight as the declaration came in
+
+
+def test_alerts_go_to_their_keys_partition(api: Api, kafka: KafkaBroker) -> None:
+    """The worker sends alerts in record batches of its own (``streams.changelog.send_keyed``),
+    not through faust's ``topic.send``: each still lands on its key's partition, as the
+    co-partitioner puts it, for the alert view's and the notifier's order per checkpoint."""
+    checkpoints = register(api, "IT-ALERTKEY", 6)
+    rng = random.Random(4)
+    for cid in checkpoints:
+        sick = dict(make_declaration(rng, cid, datetime.now(UTC)), symptoms=["cough"])
+        assert api.client.post("/v1/declarations", headers=api.front_end,
+                               json=sick).status_code == 202
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None)
+    parts = [TopicPartition(ALERTS, p) for p in range(PARTITIONS)]
+    consumer.assign(parts)
+    found: dict[str, int] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while not set(checkpoints) <= found.keys() and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for record in records:
+                    assert record.key is not None
+                    assert tp.partition == partition_for(record.key, PARTITIONS), record.key
+                    found[record.key.decode()] = tp.partition
+    finally:
+        consumer.close()
+    assert set(checkpoints) <= found.keys()
+    assert len({found[c] for c in checkpoints}) > 1  # more than one partition was used
 
 
 def test_clock_rules_name_scanned_at(api: Api) -> None:
