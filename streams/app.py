@@ -9,8 +9,9 @@ Agents
   broker's acknowledgements (the outbox rule, see ``streams.pipeline``), then writes the
   Redis views (stats, exposure visit index, daily totals, processed offsets).
 * ``process-ticks`` (internal tick topic, co-partitioned): moves a partition's live clock
-  with the wall clock and judges what that closes, once the partition's declarations are
-  all processed (the consumer's highwater: see ``Pipeline.tick``).
+  with the wall clock and judges what that closes; while declarations wait on the
+  partition (the consumer's highwater), only as far as those processed were received
+  (``Pipeline.tick``).
 * ``process-wards`` (by-ward topic): ward-level aberration (``streams.wards``).
 * ``store-alerts`` (``alerts.v1``): the alerts' Redis view, idempotent by alert id, so it
   can be rebuilt from the topic.

@@ -463,7 +463,8 @@ class Pipeline:
         if clock.next_offset >= 0 and (highwater is None or highwater > clock.next_offset):
             seen = self._received_through.get(partition)
             target = -1 if seen is None else min(target, seen - self._rules.tick_lag_ms)
-            batch.out.outcomes["tick_held"] += live
+            if live:
+                batch.out.outcomes["tick_held"] += 1
         if live and target > clock.live_ms:
             before = clock.live_ms
             clock.live_ms = target

@@ -577,8 +577,8 @@ def test_a_backlog_is_judged_on_its_own_time() -> None:
     out += rig.run(stream.records[start:], 300)
     # Ticks move the live clock through the outage: the silence is noticed.
     silence = []
+    partition = partition_for(b"OFF-A", PARTITIONS)
     for q in range(1, 4 * 5):
-        partition = partition_for(b"OFF-A", PARTITIONS)
         tick = rig.pipeline.tick(partition, to_ms(outage) + q * 15 * 60_000 + 30_000,
                                  highwater=rig.pipeline.next_offset(partition))
         silence += [a.kind.value for a in tick.alerts]
