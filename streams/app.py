@@ -57,6 +57,7 @@ from streams.config import WorkerSettings
 from streams.counting import RawRecord
 from streams.errors import BadRecordError
 from streams.faust_fixes import (
+    STALLED_EXIT,
     ProducerTopics,
     SeekFirstTableManager,
     changelog_topics,
@@ -65,12 +66,20 @@ from streams.faust_fixes import (
     commit_processed,
     committed_offset,
     on_streams_sought,
+    paused_by_faust,
+    stop_for_restart,
     stop_on_agent_error,
     without_monitor,
 )
 from streams.metrics import WorkerMetrics
 from streams.mirror import TopicMirror
-from streams.offsets import Admission, CommitWatch, OffsetGuard, StallWatch
+from streams.offsets import (
+    Admission,
+    CommitWatch,
+    OffsetGuard,
+    Stall,
+    StallWatch,
+)
 from streams.pipeline import (
     UNREGISTERED,
     BatchOutput,
@@ -527,19 +536,55 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             ends[partition] = max(ends.get(partition, 0), offset + 1)
         return {p: guard.done(p, next_offset(p), end) for p, end in ends.items()}
 
+    async def start_of(tp: TP) -> int:
+        """Where ``tp``'s records start for this group: its committed offset, or the
+        log's first offset (the consumer resets to the earliest); -1 if unknown."""
+        committed = committed_offset(app, tp)
+        if committed is not None:
+            return committed
+        found = await bounded(f"earliest offset of {tp}", app.consumer.earliest_offsets(tp))
+        start = None if found is None else found.get(tp)
+        return -1 if start is None else start
+
     async def unstick(topic: str, guard: OffsetGuard, next_offset: Callable[[int], int]) -> None:
         now = time.monotonic()
         for tp in sorted(t for t in app.consumer.assignment() if t.topic == topic):
             key = (topic, tp.partition)
             expected = guard.expects(tp.partition, next_offset(tp.partition))
-            highwater = app.consumer.highwater(tp)
-            if stalls.overdue(key, expected, highwater, now):
+            highwater: int | None = app.consumer.highwater(tp)
+            fetched = highwater is not None
+            if not fetched:
+                # The consumer learns a partition's high watermark from its fetches: none
+                # answered for it since the assignment. Ask the broker, or a partition the
+                # fetcher never asks for would show neither a stall nor a lag.
+                ends = await bounded(f"end offset of {tp}", app.consumer.highwaters(tp))
+                highwater = None if ends is None else ends.get(tp)
+            if expected < 0 and highwater:
+                # Nothing known of where it starts (never sought here, nothing applied):
+                # from the group's commit, or the log's start with none.
+                expected = await start_of(tp)
+            paused = paused_by_faust(app, tp)  # outside a rebalance: never on purpose
+            stall = stalls.action(key, expected, highwater, now,
+                                  flowing=fetched and not paused)
+            if stall is Stall.RESTART:
+                log.critical("%s[%d]: offset %d has not come %.0f s after a seek back to it "
+                             "though the partition holds records below %s (%s); stopping "
+                             "the worker to be restarted (exit code %d)", topic,
+                             tp.partition, expected, STALL_S, highwater,
+                             "paused by faust" if paused else "nothing fetched",
+                             STALLED_EXIT)
+                stop_for_restart(log, STALLED_EXIT)
+                return
+            if stall is Stall.SEEK:
                 log.warning("%s[%d]: offset %d has not come in %.0f s though the partition "
-                            "holds records up to %d; seeking back to it", topic, tp.partition,
-                            expected, STALL_S, highwater - 1)
+                            "holds records below %s; seeking back to it%s", topic,
+                            tp.partition, expected, STALL_S, highwater,
+                            " and resuming it (faust had left it paused)" if paused else "")
                 metrics.offset_gaps.labels(topic, "stalled").inc()
                 await bounded(f"seek of {tp} to {expected}",
                               app.consumer.seek_wait({tp: expected}))
+                if paused:
+                    app.consumer.resume_partitions({tp})
             done, committed = settled.get(key), committed_offset(app, tp)
             if highwater is not None:
                 # Before this worker processed anything of the partition, its lag counts

@@ -37,14 +37,19 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
+import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
 from aiokafka.errors import UnknownTopicOrPartitionError
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
+from mode import Service
+
+from streams.offsets import ProgressWatch
 
 __all__ = [
     "ProducerTopics",
@@ -54,7 +59,11 @@ __all__ = [
     "cheap_producer_flush",
     "commit_processed",
     "committed_offset",
+    "exit_code",
+    "exit_now",
     "on_streams_sought",
+    "paused_by_faust",
+    "stop_for_restart",
     "stop_on_agent_error",
     "without_monitor",
 ]
@@ -67,7 +76,31 @@ if not faust.__version__.startswith("0.15."):  # pragma: no cover - guards an up
         f"{faust.__version__}: check the fix is still needed and still right")
 
 
+#: how long faust's table recovery may read nothing, with changelog records left, before
+#: the worker stops to be restarted (``SeekFirstRecovery``)
+RECOVERY_STALL_S = 45.0
+RECOVERY_CHECK_S = 5.0
+
+
 class SeekFirstRecovery(Recovery):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._progress = ProgressWatch(RECOVERY_STALL_S)
+
+    @Service.timer(RECOVERY_CHECK_S)
+    async def _watch_progress(self) -> None:
+        """faust's table recovery waits for its changelog records before the worker judges
+        anything; if its fetcher never brings them, it waits for ever (seen in 6/7 after a
+        rebalance: none of a changelog partition's two records read in over a minute).
+        The worker stops to be restarted: a new consumer fetches them. A timer of this
+        service, not of the app: the app's start only after the first recovery."""
+        remaining = int(self.active_remaining_total()) if self.in_recovery else 0
+        if self._progress.stalled(remaining, time.monotonic()):
+            self.log.critical("table recovery has read none of the %d changelog records "
+                              "left to it in %.0f s; stopping the worker to be restarted "
+                              "(exit code %d)", remaining, RECOVERY_STALL_S, STALLED_EXIT)
+            stop_for_restart(logging.getLogger(__name__), STALLED_EXIT)
+
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         """faust's, with the stream partitions sought before they are resumed."""
         consumer = self.app.consumer
@@ -174,11 +207,45 @@ def stop_on_agent_error(app: faust.App, log: logging.Logger) -> None:
         log.critical("agent %s failed; stopping the worker without committing (exit "
                      "code %d)", getattr(agent, "name", agent), AGENT_ERROR_EXIT,
                      exc_info=exc)
-        for handler in logging.getLogger().handlers + log.handlers:
-            handler.flush()
-        os._exit(AGENT_ERROR_EXIT)
+        exit_now(log, AGENT_ERROR_EXIT)
 
     app._on_agent_error = on_agent_error  # type: ignore[method-assign]
+
+
+STALLED_EXIT = 75  # EX_TEMPFAIL: a consumer that no longer fetches; a restart mends it
+
+
+_exit_code: int | None = None
+#: how long a stop for a restart may take before the process ends without it
+STOP_FOR_RESTART_S = 20.0
+
+
+def stop_for_restart(log: logging.Logger, code: int) -> None:
+    """Stop the worker as SIGTERM does and have it exit with ``code`` (``exit_code``):
+    it leaves the consumer group at once, so its partitions move without waiting for the
+    session timeout, and ``make up`` or the container runtime start it afresh. If the stop
+    hangs (the consumer that failed is part of it), the process ends without it after
+    ``STOP_FOR_RESTART_S``."""
+    global _exit_code
+    if _exit_code is not None:
+        return  # already stopping
+    _exit_code = code
+    asyncio.get_running_loop().call_later(STOP_FOR_RESTART_S, exit_now, log, code)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def exit_code() -> int | None:
+    """The exit code ``stop_for_restart`` asked for, if it was called."""
+    return _exit_code
+
+
+def exit_now(log: logging.Logger, code: int) -> NoReturn:
+    """Flush the logs and end the process at once, without a commit or faust's shutdown
+    (which waits for the very consumer that failed): the SIGKILL case the crash tests
+    cover. ``make up`` and the compose file restart the worker."""
+    for handler in logging.getLogger().handlers + log.handlers:
+        handler.flush()
+    os._exit(code)
 
 
 def on_streams_sought(app: faust.App, hook: Callable[[Mapping[TP, int]], None]) -> None:
@@ -249,6 +316,12 @@ def committed_offset(app: faust.App, tp: TP) -> int | None:
     """faust's committed offset for ``tp`` (None before its first commit)."""
     committed = cast(Any, app.consumer)._committed_offset.get(tp)
     return None if committed is None else int(committed)
+
+
+def paused_by_faust(app: faust.App, tp: TP) -> bool:
+    """Whether faust holds back ``tp``'s records (its consumer's own pause: the records
+    are still fetched, never handed to the streams)."""
+    return tp in cast(Any, app.consumer)._paused_partitions
 
 
 def changelog_topics(app: faust.App) -> list[str]:
@@ -370,3 +443,4 @@ def without_monitor(app: faust.App) -> None:
         return dependencies
 
     app.on_init_dependencies = on_init_dependencies  # type: ignore[method-assign]
+

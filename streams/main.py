@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from streams.app import create_worker, internal_topic_specs
 from streams.config import WorkerSettings
+from streams.faust_fixes import exit_code
 from vhc_common import kafka_security
 from vhc_common.kafka_admin import ensure_topics
 from vhc_common.runtime import tune_gc
@@ -42,7 +43,11 @@ def run() -> None:
     # record, several per declaration. The worker logs to files; no spinner.
     runner.spinner = None
     tune_gc()
-    runner.execute_from_commandline()
+    try:
+        runner.execute_from_commandline()
+    finally:
+        if (code := exit_code()) is not None:  # stopped to be restarted (streams.app)
+            sys.exit(code)
 
 
 if __name__ == "__main__":

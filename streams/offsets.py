@@ -27,13 +27,15 @@ the expected offset is below the partition's earliest.
 A skip shows only when a later record comes. ``StallWatch`` covers the other case: records
 wait on a partition (its high watermark is past the expected offset) and the expected one
 does not come for a while; the worker then seeks the partition to it as well.
+``ProgressWatch`` covers faust's table recovery: changelog records left to read and none
+read for a while.
 """
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["Admission", "CommitWatch", "OffsetGuard", "StallWatch"]
+__all__ = ["Admission", "CommitWatch", "OffsetGuard", "ProgressWatch", "Stall", "StallWatch"]
 
 
 class Admission(enum.Enum):
@@ -105,6 +107,12 @@ class OffsetGuard:
         self._start.clear()
 
 
+class Stall(enum.Enum):
+    NONE = "none"
+    SEEK = "seek"  # seek the partition back to the record expected
+    RESTART = "restart"  # the consumer no longer fetches the partition: a new one will
+
+
 class StallWatch:
     """Per partition, whether the next expected record is overdue: the partition holds
     records past it (``highwater``: the offset after its last record) and it has been
@@ -113,6 +121,25 @@ class StallWatch:
     def __init__(self, patience_s: float) -> None:
         self._patience_s = patience_s
         self._since: dict[tuple[str, int], tuple[int, float]] = {}
+        #: overdue partitions sought back while their records did not flow
+        self._stuck: set[tuple[str, int]] = set()
+
+    def action(self, key: tuple[str, int], expected: int, highwater: int | None,
+               now: float, *, flowing: bool) -> Stall:
+        """What to do about the partition: seek it back to the expected record when that
+        is overdue; restart when it is overdue again after such a seek and its records
+        still do not flow (``flowing`` false: the consumer has fetched nothing of the
+        partition since it was assigned, or faust left it paused). Seen in 6/7 after a
+        rebalance: a worker ready and a partition's records never processed."""
+        if flowing:
+            self._stuck.discard(key)
+        if not self.overdue(key, expected, highwater, now):
+            return Stall.NONE
+        if not flowing:
+            if key in self._stuck:
+                return Stall.RESTART
+            self._stuck.add(key)
+        return Stall.SEEK
 
     def overdue(self, key: tuple[str, int], expected: int, highwater: int | None,
                 now: float) -> bool:
@@ -131,6 +158,7 @@ class StallWatch:
 
     def forget(self) -> None:
         self._since.clear()
+        self._stuck.clear()
 
 
 class CommitWatch:
@@ -159,3 +187,30 @@ class CommitWatch:
 
     def forget(self) -> None:
         self._marks.clear()
+
+
+class ProgressWatch:
+    """Whether work with something left to do has stood still: ``remaining`` above zero
+    and the same as ``patience_s`` ago (by the caller's monotonic clock). Used
+    for faust's table recovery, which waits for changelog records its fetcher may never
+    bring (seen in 6/7: a worker whose partitions moved in a rebalance read none of a
+    changelog partition's two records for over a minute, and judged nothing meanwhile)."""
+
+    def __init__(self, patience_s: float) -> None:
+        self._patience_s = patience_s
+        self._mark: tuple[int, float] | None = None
+
+    def stalled(self, remaining: int, now: float) -> bool:
+        """True once ``remaining`` has not changed for ``patience_s`` (it goes down as
+        work is done, up when new work comes: either way it moves); then the wait starts
+        afresh."""
+        if remaining <= 0:
+            self._mark = None
+            return False
+        if self._mark is None or remaining != self._mark[0]:
+            self._mark = (remaining, now)  # moving: wait from here
+            return False
+        if now - self._mark[1] < self._patience_s:
+            return False
+        self._mark = None
+        return True

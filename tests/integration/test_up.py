@@ -80,9 +80,19 @@ def test_up_restarts_a_crashed_worker_and_api(tmp_path: Path) -> None:
                 "scanned_at": (datetime.now(UTC) - timedelta(minutes=2)).isoformat(),
                 "person": {"phone": "0912345678"}})
             assert sent.status_code == 202, sent.text
-        wait_for(lambda: httpx.get(f"{base}/v1/checkpoints/{cid}/stats", headers=staff,
-                                   timeout=10).json()["windows"]["1h"]["total"] == 20, 90,
-                 "the count after the restarts")
+        # Within 150 s: a worker whose consumer stalls after the rebalance (faust's; seen in
+        # about one run of this test in four, 6/7) is sought back or restarted by its
+        # watchdogs within about a minute (README, "Every alert once, across crashes").
+        try:
+            wait_for(lambda: httpx.get(f"{base}/v1/checkpoints/{cid}/stats", headers=staff,
+                                       timeout=10).json()["windows"]["1h"]["total"] == 20,
+                     150, "the count after the restarts")
+        except AssertionError as exc:
+            logs = tmp_path / "run" / "logs"
+            raise AssertionError("\n".join(
+                [str(exc), *(f"--- {log.name} ---\n" + "\n".join(
+                    log.read_text(errors="replace").splitlines()[-60:])
+                    for log in sorted(logs.glob("worker-*.log")))])) from None
         for port in (worker_port, worker_port + 1):  # both workers serve metrics again
             assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
     finally:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from streams.offsets import Admission, CommitWatch, OffsetGuard, StallWatch
+from streams.offsets import (
+    Admission,
+    CommitWatch,
+    OffsetGuard,
+    ProgressWatch,
+    Stall,
+    StallWatch,
+)
 
 
 def test_the_expected_record_applies_an_older_one_replays_a_newer_one_opens_a_gap() -> None:
@@ -84,6 +91,72 @@ def test_progress_or_an_empty_backlog_resets_the_watch() -> None:
     assert not watch.overdue(key, 150, 151, now=101)  # waiting again: the clock restarts
     assert not watch.overdue(key, -1, 151, now=200)  # nothing expected yet
     assert not watch.overdue(key, 150, None, now=300)  # highwater unknown
+
+
+def test_a_partition_whose_records_do_not_flow_after_a_seek_calls_for_a_restart() -> None:
+    """Its records do not flow (``flowing`` false: nothing fetched since the assignment,
+    or left paused) and the broker says records wait: sought back first, and if still
+    nothing comes, a new consumer."""
+    watch = StallWatch(30)
+    key = ("declarations.v1", 0)
+    assert watch.action(key, 0, 20, now=0, flowing=False) is Stall.NONE
+    assert watch.action(key, 0, 20, now=30, flowing=False) is Stall.SEEK
+    assert watch.action(key, 0, 20, now=45, flowing=False) is Stall.NONE  # patience again
+    assert watch.action(key, 0, 20, now=60, flowing=False) is Stall.RESTART
+
+
+def test_a_flowing_partition_is_only_ever_sought_back() -> None:
+    """Fetched and handed on but not processed (an agent waiting for Redis, say): a
+    restart would not help, the seek stays the remedy, however long it lasts."""
+    watch = StallWatch(30)
+    key = ("declarations.v1", 1)
+    actions = [watch.action(key, 100, 250, now=t, flowing=True) for t in range(0, 200, 5)]
+    assert Stall.RESTART not in actions
+    assert actions.count(Stall.SEEK) == 6  # at 30, 60, ... 180
+
+
+def test_a_fetch_or_progress_after_the_seek_clears_the_suspicion() -> None:
+    watch = StallWatch(30)
+    key = ("declarations.v1", 2)
+    watch.action(key, 0, 20, now=0, flowing=False)
+    assert watch.action(key, 0, 20, now=30, flowing=False) is Stall.SEEK
+    # The seek worked: the records flow, though the one expected is late.
+    assert watch.action(key, 0, 20, now=60, flowing=True) is Stall.SEEK
+    # Stuck again later: a seek first again, not a restart.
+    assert watch.action(key, 0, 20, now=90, flowing=False) is Stall.SEEK
+    watch.forget()  # a rebalance
+    watch.action(key, 0, 20, now=100, flowing=False)
+    assert watch.action(key, 0, 20, now=130, flowing=False) is Stall.SEEK
+    # Nothing waiting (the broker holds nothing past it): never a stall.
+    other = ("declarations.v1", 3)
+    assert {watch.action(other, 5, 5, now=t, flowing=False) for t in range(0, 300, 10)} \
+        == {Stall.NONE}
+
+
+def test_recovery_that_reads_nothing_for_the_patience_is_stalled() -> None:
+    watch = ProgressWatch(45)
+    assert not watch.stalled(2, now=0)
+    assert not watch.stalled(2, now=44.9)
+    assert watch.stalled(2, now=45)
+    assert not watch.stalled(2, now=50)  # the wait starts afresh
+    assert not watch.stalled(2, now=94)
+    assert watch.stalled(2, now=95)
+
+
+def test_recovery_that_moves_or_ends_is_not_stalled() -> None:
+    watch = ProgressWatch(45)
+    now = 0.0
+    for remaining in range(10_000, 0, -250):  # slow, but moving every 40 s
+        assert not watch.stalled(remaining, now=now)
+        assert not watch.stalled(remaining, now=now + 40)
+        now += 40
+    assert not watch.stalled(0, now=now)  # done
+    assert not watch.stalled(0, now=now + 100)
+    # A new recovery (more to read than the last had left) waits from its own start.
+    assert not watch.stalled(7, now=1_000)
+    assert not watch.stalled(9, now=1_040)
+    assert not watch.stalled(9, now=1_080)
+    assert watch.stalled(9, now=1_085)
 
 
 def test_forget_starts_every_wait_afresh() -> None:
