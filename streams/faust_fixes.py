@@ -46,7 +46,7 @@ import faust
 from aiokafka.errors import UnknownTopicOrPartitionError
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
-from faust.types import TP
+from faust.types import TP, AppT
 from mode import Service
 
 from streams.offsets import ProgressWatch
@@ -172,11 +172,10 @@ class SeekFirstRecovery(Recovery):
         position 5 before the seek, 8 after it, 5 committed). Each stream partition
         whose position is not its committed offset is sought to it again."""
         consumer = self.app.consumer
-        committed = cast(Any, consumer)._committed_offset
         for _ in range(3):
             moved: dict[TP, int] = {}
             for tp in assignment:
-                offset = committed.get(tp)
+                offset = committed_offset(self.app, tp)
                 if offset is not None and not self._is_changelog_tp(tp) \
                         and await consumer.position(tp) != offset:
                     moved[tp] = offset
@@ -338,7 +337,7 @@ async def commit_processed(app: faust.App, offsets: Mapping[TP, int]) -> None:
         consumer._gap[tp].chop(0, offset)
 
 
-def committed_offset(app: faust.App, tp: TP) -> int | None:
+def committed_offset(app: AppT, tp: TP) -> int | None:
     """faust's committed offset for ``tp`` (None before its first commit)."""
     committed = cast(Any, app.consumer)._committed_offset.get(tp)
     return None if committed is None else int(committed)
@@ -469,4 +468,3 @@ def without_monitor(app: faust.App) -> None:
         return dependencies
 
     app.on_init_dependencies = on_init_dependencies  # type: ignore[method-assign]
-

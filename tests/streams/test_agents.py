@@ -188,35 +188,44 @@ async def test_ticks_move_a_live_partition_to_the_wall_clock(
     assert held() == 1
 
 
+async def complete_recovery(app: Any, monkeypatch: pytest.MonkeyPatch, calls: list[str],
+                            assignment: set[TP], **consumer: Any) -> None:
+    """faust's recovery completing (``SeekFirstRecovery.on_recovery_completed``) with the
+    consumer's ``assignment`` and the ``consumer`` methods given; resuming partitions and
+    starting the fetcher are recorded in ``calls``."""
+    recovery = app.tables.recovery
+    assert isinstance(recovery, SeekFirstRecovery)
+
+    async def maybe_start() -> None:
+        calls.append("fetch")
+
+    monkeypatch.setattr(app.consumer, "assignment", lambda: assignment)
+    for name, method in consumer.items():
+        monkeypatch.setattr(app.consumer, name, method)
+    monkeypatch.setattr(app.consumer, "resume_partitions",
+                        lambda tps: calls.append(f"resume {sorted(tps)}"))
+    monkeypatch.setattr(app._fetcher, "maybe_start", maybe_start)
+    await recovery.on_recovery_completed(app.consumer_generation_id)
+
+
 async def test_stream_partitions_are_sought_before_they_are_resumed(
     worker: tuple[Worker, RecordingProducer], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """faust 0.15 resumed them first: records fetched in between were skipped for good
     (``streams.faust_fixes``). Their positions are reported to the offset guards."""
     w, _ = worker
-    app = w.app
-    recovery = app.tables.recovery
-    assert isinstance(recovery, SeekFirstRecovery)
     calls: list[str] = []
 
     async def perform_seek() -> None:
         calls.append("seek")
-
-    async def maybe_start() -> None:
-        calls.append("fetch")
 
     async def position(_tp: TP) -> int:
         calls.append("position")
         return 123
 
     tp = TP(DECLARATIONS, 0)
-    monkeypatch.setattr(app.consumer, "assignment", lambda: {tp})
-    monkeypatch.setattr(app.consumer, "perform_seek", perform_seek)
-    monkeypatch.setattr(app.consumer, "position", position)
-    monkeypatch.setattr(app.consumer, "resume_partitions",
-                        lambda tps: calls.append(f"resume {sorted(tps)}"))
-    monkeypatch.setattr(app._fetcher, "maybe_start", maybe_start)
-    await recovery.on_recovery_completed(app.consumer_generation_id)
+    await complete_recovery(w.app, monkeypatch, calls, {tp}, perform_seek=perform_seek,
+                            position=position)
     assert calls == ["seek", "position", f"resume {[tp]}", "fetch"]
     # Where it was sought is the record the pipeline expects first.
     assert w.pipeline.offsets.expects(0, -1) == 123
@@ -229,13 +238,10 @@ async def test_a_stream_partition_that_moved_while_being_sought_is_sought_again(
     offsets never reach the stream (seen in 6/7 after a restart: position 8 after the
     seek, 5 committed): sought to the committed offset again before it is resumed."""
     w, _ = worker
-    app = w.app
-    recovery = app.tables.recovery
-    assert isinstance(recovery, SeekFirstRecovery)
     calls: list[str] = []
     tp, idle = TP(DECLARATIONS, 1), TP(DECLARATIONS, 2)
     positions = {tp: 5, idle: 0}
-    committed: dict[TP, int] = app.consumer._committed_offset
+    committed: dict[TP, int] = w.app.consumer._committed_offset
 
     async def perform_seek() -> None:
         calls.append("seek")
@@ -249,17 +255,8 @@ async def test_a_stream_partition_that_moved_while_being_sought_is_sought_again(
     async def position(at: TP) -> int:
         return positions[at]
 
-    async def maybe_start() -> None:
-        calls.append("fetch")
-
-    monkeypatch.setattr(app.consumer, "assignment", lambda: {tp, idle})
-    monkeypatch.setattr(app.consumer, "perform_seek", perform_seek)
-    monkeypatch.setattr(app.consumer, "seek_wait", seek_wait)
-    monkeypatch.setattr(app.consumer, "position", position)
-    monkeypatch.setattr(app.consumer, "resume_partitions",
-                        lambda tps: calls.append(f"resume {sorted(tps)}"))
-    monkeypatch.setattr(app._fetcher, "maybe_start", maybe_start)
-    await recovery.on_recovery_completed(app.consumer_generation_id)
+    await complete_recovery(w.app, monkeypatch, calls, {tp, idle}, perform_seek=perform_seek,
+                            seek_wait=seek_wait, position=position)
     assert calls == ["seek", f"seek_wait {[(tp, 5)]}", f"resume {sorted([tp, idle])}",
                      "fetch"]
     assert w.pipeline.offsets.expects(1, -1) == 5
