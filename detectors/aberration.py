@@ -155,7 +155,7 @@ def fit_negbin(y: list[float], n: list[float], weekend: list[bool], *, y0: int, 
     wk = np.array([1.0 if weekend[i] else 0.0 for i in keep])
     # periods are numbered back in time: trend regressor = -(days ago)
     tr = -np.array([float(i + 1) for i in keep])
-    use_weekend = 2 <= wk.sum() <= len(keep) - 2
+    use_weekend = bool(2 <= wk.sum() <= len(keep) - 2)
     use_trend = len(keep) >= 10
     for attempt in (True, False):
         cols = [np.ones_like(yv)]

@@ -64,6 +64,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from mypy_extensions import mypyc_attr
+
 from detectors.alerts import make_alert
 from detectors.base import DEFAULT_BUDGET_PER_100_DAYS, Case, Subject
 from detectors.series import QUARTER_MS, HourlySeries
@@ -182,6 +184,7 @@ class Baseline:
         return 1.0 / (1.0 / (self.total + 0.5) + self.phi)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled (README "Compiled"); tests vary it
 class VolumeDetector:
     """Pure ``volume_surge`` / ``checkpoint_silent`` detector (see module doc)."""
 

@@ -54,7 +54,7 @@ from ingest_api.routes import (
 from ingest_api.security import CredentialSet, RateLimiter
 from ingest_api.sse import AlertFeed
 from ingest_api.store import CheckpointStore, OutbreakAreaStore, SeenStore, StatsStore
-from vhc_common import kafka_security
+from vhc_common import kafka_security, native
 from vhc_common.alert_view import AlertView
 from vhc_common.kafka_admin import ensure_topics
 from vhc_common.pseudonym import Pseudonymiser
@@ -365,6 +365,7 @@ def run() -> None:
     """Serve on ``VHC_API_HOST:VHC_API_PORT`` (default 127.0.0.1:8000)."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    native.exit_if_stale("vhc-api")  # compiled modules match their sources
     try:
         settings = ApiSettings()
         kafka_security.current()  # VHC_KAFKA_SECURITY_PROTOCOL etc.: checked at start too

@@ -80,6 +80,11 @@ class CheckpointRecent:
             return cls(newest_ms=int(raw["newest_ms"]), hours={int(h) for h in raw["hours"]})
 
 
+# An enum member's ``value`` is a Python-level property: read once here, not per record.
+_COUNTED = AddOutcome.COUNTED.value
+_DUPLICATE = AddOutcome.DUPLICATE.value
+
+
 @dataclass(slots=True)
 class Counted:
     """A decoded record, what counting made of it, and its flags (computed once, for the
@@ -90,12 +95,12 @@ class Counted:
     scanned_at_ms: int
     flags: DeclarationFlags = DeclarationFlags.NONE
     #: an ``AddOutcome`` value or ``BEYOND_HORIZON``
-    outcome: str = AddOutcome.COUNTED.value
+    outcome: str = _COUNTED
 
     @property
     def duplicate(self) -> bool:
         """Another record of a declaration counted already (a retried publish)."""
-        return self.outcome == AddOutcome.DUPLICATE.value
+        return self.outcome == _DUPLICATE
 
 
 @dataclass
@@ -206,8 +211,8 @@ class DeclarationCounting:
                 flags=item.flags,
                 offset=item.record.offset,
             ))
-            item.outcome = added.value
-            result.outcomes[added.value] += 1
+            item.outcome = outcome = added.value
+            result.outcomes[outcome] += 1
         for hour, bucket in touched.items():
             # Written even when unchanged: a replay after a crash must rebuild the view.
             key = composite_key(checkpoint_id, hour)

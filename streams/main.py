@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from streams.app import create_worker, internal_topic_specs
 from streams.config import WorkerSettings
 from streams.faust_fixes import exit_code
-from vhc_common import kafka_security
+from vhc_common import kafka_security, native
 from vhc_common.kafka_admin import ensure_topics
 from vhc_common.runtime import tune_gc
 from vhc_common.settings import settings_errors
@@ -22,6 +22,7 @@ __all__ = ["run"]
 
 
 def run() -> None:
+    native.exit_if_stale("vhc-worker")  # compiled modules match their sources
     try:
         settings = WorkerSettings()
         kafka_security.current()  # VHC_KAFKA_SECURITY_PROTOCOL etc.: checked at start too

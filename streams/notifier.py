@@ -42,7 +42,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio import Redis
 
-from vhc_common import kafka_security
+from vhc_common import kafka_security, native
 from vhc_common.kafka_security import client_options
 from vhc_common.settings import Environment, development_secret, settings_errors
 from vhc_common.topics import ALERTS, DEADLETTER
@@ -247,6 +247,7 @@ async def _handle(record: Any, settings: NotifierSettings, sender: WebhookSender
 def run() -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    native.exit_if_stale("vhc-notifier")  # compiled modules match their sources
     try:
         settings = NotifierSettings()
         kafka_security.current()  # VHC_KAFKA_SECURITY_PROTOCOL etc.: checked at start too

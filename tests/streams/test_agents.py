@@ -336,10 +336,12 @@ async def test_an_agent_error_stops_the_worker_at_once_without_a_commit(
     monkeypatch.setattr(type(w.app.consumer), "commit",
                         lambda self, *a, **k: commits.append(a))
 
-    def failing(records: Any) -> Any:
+    def failing(checkpoint_id: str) -> Any:
         raise RuntimeError("a bug in the batch")
 
-    monkeypatch.setattr(w.pipeline, "process", failing)
+    # the registry look-up the batch body makes for each declaration's checkpoint (the
+    # pipeline's methods cannot be replaced: it is compiled, see README "Compiled")
+    monkeypatch.setattr(w.pipeline, "_info", failing)
     agent = w.app.agents["process-declarations"]
     async with agent.test_context(on_error=handler) as ctx:
         await ctx.put(symptomatic(0, 1), key=b"PY-XH-CHO", partition=0)

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from detectors.counts import CountedDeclaration, HourBucket, declaration_key
+from detectors.flags import DeclarationFlags
 from streams import views
 from streams.counting import CountingResult
 from vhc_common import redis_keys
@@ -98,7 +99,7 @@ def counting(rng: random.Random, events: Sequence[DeclarationEvent]) -> Counting
         hour = at_ms // HOUR_MS
         bucket = result.buckets.setdefault((e.checkpoint_id, hour), HourBucket(hour))
         bucket.add(CountedDeclaration(key=declaration_key(e.declaration_id), scanned_at_ms=at_ms,
-                                      flags=0, offset=0))
+                                      flags=DeclarationFlags.NONE, offset=0))
         result.newest_ms[e.checkpoint_id] = max(result.newest_ms.get(e.checkpoint_id, 0),
                                                 at_ms)
     result.removed = [(f"CP-{rng.randrange(7)}", to_ms(NOW) // HOUR_MS - 40 - i)
