@@ -93,8 +93,16 @@ def test_up_restarts_a_crashed_worker_and_api(tmp_path: Path) -> None:
                 [str(exc), *(f"--- {log.name} ---\n" + "\n".join(
                     log.read_text(errors="replace").splitlines()[-60:])
                     for log in sorted(logs.glob("worker-*.log")))])) from None
-        for port in (worker_port, worker_port + 1):  # both workers serve metrics again
-            assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
+        def serves_metrics(port: int) -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        # Both workers serve metrics again; within a minute, since a watchdog's self-restart
+        # (exit code 75, above) may have come just before the count did.
+        for port in (worker_port, worker_port + 1):
+            wait_for(lambda port=port: serves_metrics(port), 60, f"metrics on port {port}")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
