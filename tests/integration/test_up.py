@@ -88,11 +88,25 @@ def test_up_restarts_a_crashed_worker_and_api(tmp_path: Path) -> None:
                                        timeout=10).json()["windows"]["1h"]["total"] == 20,
                      150, "the count after the restarts")
         except AssertionError as exc:
+            # What the next look needs: the count, each worker's lag and records per
+            # partition as it sees them, and its log's end (the stall still seen now and
+            # then, README "Every alert once, across crashes").
             logs = tmp_path / "run" / "logs"
+            stats = httpx.get(f"{base}/v1/checkpoints/{cid}/stats", headers=staff, timeout=10)
+            seen = [f"stats: {stats.text[:300]}"]
+            for port in (worker_port, worker_port + 1):
+                try:
+                    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+                except httpx.TransportError as down:
+                    text = f"unreachable: {down}"
+                seen.append(f"--- worker metrics :{port} ---\n" + "\n".join(
+                    line for line in text.splitlines() if line.startswith(
+                        ("vhc_worker_consumer_lag", "vhc_worker_records", "vhc_worker_offset"))))
             raise AssertionError("\n".join(
-                [str(exc), *(f"--- {log.name} ---\n" + "\n".join(
+                [str(exc), *seen, *(f"--- {log.name} ---\n" + "\n".join(
                     log.read_text(errors="replace").splitlines()[-60:])
                     for log in sorted(logs.glob("worker-*.log")))])) from None
+
         def serves_metrics(port: int) -> bool:
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
