@@ -170,14 +170,18 @@ class SeekFirstRecovery(Recovery):
         after a restart, the declarations that came while the worker was down sat until
         the stall watch sought back to them 30 s later (every time in a scenario of 6/7:
         position 5 before the seek, 8 after it, 5 committed). Each stream partition
-        whose position is not its committed offset is sought to it again."""
+        whose position is not its committed offset is sought to it again; one the group
+        never committed, to the log's earliest offset, where the consumer starts it (6/7's
+        tenth round: a partition whose first 20 records came during the rebalance was
+        reported at position 20, and they were never processed nor seen as stalled)."""
         consumer = self.app.consumer
         for _ in range(3):
             moved: dict[TP, int] = {}
             for tp in assignment:
-                offset = committed_offset(self.app, tp)
-                if offset is not None and not self._is_changelog_tp(tp) \
-                        and await consumer.position(tp) != offset:
+                if self._is_changelog_tp(tp):
+                    continue
+                offset = await self._start_offset(tp)
+                if offset is not None and await consumer.position(tp) != offset:
                     moved[tp] = offset
             if not moved:
                 return
@@ -187,6 +191,17 @@ class SeekFirstRecovery(Recovery):
                                  for tp, offset in sorted(moved.items())))
             await self._wait(consumer.seek_wait(moved),
                              timeout=self.app.conf.broker_request_timeout)
+
+    async def _start_offset(self, tp: TP) -> int | None:
+        """Where the group starts reading ``tp``: its committed offset or, with none, the
+        log's earliest offset (the worker's consumer resets to the earliest)."""
+        offset = committed_offset(self.app, tp)
+        if offset is not None or self.app.conf.consumer_auto_offset_reset != "earliest":
+            return offset
+        found = await asyncio.wait_for(self.app.consumer.earliest_offsets(tp),
+                                       timeout=self.app.conf.broker_request_timeout)
+        start = found.get(tp)
+        return None if start is None else int(start)
 
     async def _report_positions(self, assignment: set[TP]) -> None:
         """Tell the app's hook (``on_streams_sought``) where each stream partition

@@ -223,10 +223,13 @@ async def test_stream_partitions_are_sought_before_they_are_resumed(
         calls.append("position")
         return 123
 
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, 123)  # never committed: it starts at the earliest
+
     tp = TP(DECLARATIONS, 0)
     await complete_recovery(w.app, monkeypatch, calls, {tp}, perform_seek=perform_seek,
-                            position=position)
-    assert calls == ["seek", "position", f"resume {[tp]}", "fetch"]
+                            position=position, earliest_offsets=earliest_offsets)
+    assert calls == ["seek", "position", "position", f"resume {[tp]}", "fetch"]
     # Where it was sought is the record the pipeline expects first.
     assert w.pipeline.offsets.expects(0, -1) == 123
 
@@ -255,11 +258,49 @@ async def test_a_stream_partition_that_moved_while_being_sought_is_sought_again(
     async def position(at: TP) -> int:
         return positions[at]
 
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, 0)
+
     await complete_recovery(w.app, monkeypatch, calls, {tp, idle}, perform_seek=perform_seek,
-                            seek_wait=seek_wait, position=position)
+                            seek_wait=seek_wait, position=position,
+                            earliest_offsets=earliest_offsets)
     assert calls == ["seek", f"seek_wait {[(tp, 5)]}", f"resume {sorted([tp, idle])}",
                      "fetch"]
     assert w.pipeline.offsets.expects(1, -1) == 5
+
+
+async def test_a_never_committed_partition_that_moved_is_sought_to_its_earliest(
+    worker: tuple[Worker, RecordingProducer], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """6/7's tenth round: a partition whose first 20 records came during the rebalance,
+    with no commit yet, was at position 20 once sought; reported there, its records were
+    taken as before the start and never processed, and the stall watch saw nothing to
+    wait for. It is sought to the log's earliest offset, where the consumer starts it."""
+    w, _ = worker
+    calls: list[str] = []
+    tp = TP(DECLARATIONS, 0)
+    positions = {tp: 0}
+
+    async def perform_seek() -> None:
+        calls.append("seek")
+        positions[tp] = 20  # the 20 records taken meanwhile; nothing committed
+
+    async def seek_wait(sought: dict[TP, int]) -> None:
+        calls.append(f"seek_wait {sorted(sought.items())}")
+        positions.update(sought)
+
+    async def position(at: TP) -> int:
+        return positions[at]
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, 0)
+
+    assert w.app.consumer._committed_offset.get(tp) is None
+    await complete_recovery(w.app, monkeypatch, calls, {tp}, perform_seek=perform_seek,
+                            seek_wait=seek_wait, position=position,
+                            earliest_offsets=earliest_offsets)
+    assert calls == ["seek", f"seek_wait {[(tp, 0)]}", f"resume {[tp]}", "fetch"]
+    assert w.pipeline.offsets.expects(0, -1) == 0
 
 
 async def test_a_stuck_commit_is_committed_from_what_was_processed(
