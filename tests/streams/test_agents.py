@@ -234,6 +234,23 @@ async def test_stream_partitions_are_sought_before_they_are_resumed(
     assert w.pipeline.offsets.expects(0, -1) == 123
 
 
+def moving_consumer(positions: dict[TP, int], calls: list[str]) -> dict[str, Any]:
+    """A consumer's position, seeks (recorded in ``calls``) and earliest offsets (0), over
+    ``positions``, for ``complete_recovery``."""
+
+    async def seek_wait(sought: dict[TP, int]) -> None:
+        calls.append(f"seek_wait {sorted(sought.items())}")
+        positions.update(sought)
+
+    async def position(at: TP) -> int:
+        return positions[at]
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, 0)
+
+    return {"seek_wait": seek_wait, "position": position, "earliest_offsets": earliest_offsets}
+
+
 async def test_a_stream_partition_that_moved_while_being_sought_is_sought_again(
     worker: tuple[Worker, RecordingProducer], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -251,19 +268,8 @@ async def test_a_stream_partition_that_moved_while_being_sought_is_sought_again(
         committed[tp] = 5  # what faust's perform_seek records
         positions[tp] = 8  # three records taken meanwhile
 
-    async def seek_wait(sought: dict[TP, int]) -> None:
-        calls.append(f"seek_wait {sorted(sought.items())}")
-        positions.update(sought)
-
-    async def position(at: TP) -> int:
-        return positions[at]
-
-    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
-        return dict.fromkeys(tps, 0)
-
     await complete_recovery(w.app, monkeypatch, calls, {tp, idle}, perform_seek=perform_seek,
-                            seek_wait=seek_wait, position=position,
-                            earliest_offsets=earliest_offsets)
+                            **moving_consumer(positions, calls))
     assert calls == ["seek", f"seek_wait {[(tp, 5)]}", f"resume {sorted([tp, idle])}",
                      "fetch"]
     assert w.pipeline.offsets.expects(1, -1) == 5
@@ -285,20 +291,9 @@ async def test_a_never_committed_partition_that_moved_is_sought_to_its_earliest(
         calls.append("seek")
         positions[tp] = 20  # the 20 records taken meanwhile; nothing committed
 
-    async def seek_wait(sought: dict[TP, int]) -> None:
-        calls.append(f"seek_wait {sorted(sought.items())}")
-        positions.update(sought)
-
-    async def position(at: TP) -> int:
-        return positions[at]
-
-    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
-        return dict.fromkeys(tps, 0)
-
     assert w.app.consumer._committed_offset.get(tp) is None
     await complete_recovery(w.app, monkeypatch, calls, {tp}, perform_seek=perform_seek,
-                            seek_wait=seek_wait, position=position,
-                            earliest_offsets=earliest_offsets)
+                            **moving_consumer(positions, calls))
     assert calls == ["seek", f"seek_wait {[(tp, 0)]}", f"resume {[tp]}", "fetch"]
     assert w.pipeline.offsets.expects(0, -1) == 0
 
