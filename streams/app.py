@@ -67,6 +67,7 @@ from streams.faust_fixes import (
     committed_offset,
     on_streams_sought,
     paused_by_faust,
+    start_offsets,
     stop_for_restart,
     stop_on_agent_error,
     without_monitor,
@@ -539,12 +540,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     async def start_of(tp: TP) -> int:
         """Where ``tp``'s records start for this group: its committed offset, or the
         log's first offset (the consumer resets to the earliest); -1 if unknown."""
-        committed = committed_offset(app, tp)
-        if committed is not None:
-            return committed
-        found = await bounded(f"earliest offset of {tp}", app.consumer.earliest_offsets(tp))
-        start = None if found is None else found.get(tp)
-        return -1 if start is None else start
+        found = await bounded(f"earliest offset of {tp}", start_offsets(app, [tp]))
+        return -1 if found is None else found.get(tp, -1)
 
     async def unstick(topic: str, guard: OffsetGuard, next_offset: Callable[[int], int]) -> None:
         now = time.monotonic()

@@ -63,6 +63,7 @@ __all__ = [
     "exit_now",
     "on_streams_sought",
     "paused_by_faust",
+    "start_offsets",
     "stop_for_restart",
     "stop_on_agent_error",
     "without_monitor",
@@ -175,13 +176,13 @@ class SeekFirstRecovery(Recovery):
         tenth round: a partition whose first 20 records came during the rebalance was
         reported at position 20, and they were never processed nor seen as stalled)."""
         consumer = self.app.consumer
+        starts = await asyncio.wait_for(
+            start_offsets(self.app, [tp for tp in assignment if not self._is_changelog_tp(tp)]),
+            timeout=self.app.conf.broker_request_timeout)
         for _ in range(3):
             moved: dict[TP, int] = {}
-            for tp in assignment:
-                if self._is_changelog_tp(tp):
-                    continue
-                offset = await self._start_offset(tp)
-                if offset is not None and await consumer.position(tp) != offset:
+            for tp, offset in starts.items():
+                if await consumer.position(tp) != offset:
                     moved[tp] = offset
             if not moved:
                 return
@@ -191,17 +192,6 @@ class SeekFirstRecovery(Recovery):
                                  for tp, offset in sorted(moved.items())))
             await self._wait(consumer.seek_wait(moved),
                              timeout=self.app.conf.broker_request_timeout)
-
-    async def _start_offset(self, tp: TP) -> int | None:
-        """Where the group starts reading ``tp``: its committed offset or, with none, the
-        log's earliest offset (the worker's consumer resets to the earliest)."""
-        offset = committed_offset(self.app, tp)
-        if offset is not None or self.app.conf.consumer_auto_offset_reset != "earliest":
-            return offset
-        found = await asyncio.wait_for(self.app.consumer.earliest_offsets(tp),
-                                       timeout=self.app.conf.broker_request_timeout)
-        start = found.get(tp)
-        return None if start is None else int(start)
 
     async def _report_positions(self, assignment: set[TP]) -> None:
         """Tell the app's hook (``on_streams_sought``) where each stream partition
@@ -356,6 +346,24 @@ def committed_offset(app: AppT, tp: TP) -> int | None:
     """faust's committed offset for ``tp`` (None before its first commit)."""
     committed = cast(Any, app.consumer)._committed_offset.get(tp)
     return None if committed is None else int(committed)
+
+
+async def start_offsets(app: AppT, tps: Iterable[TP]) -> dict[TP, int]:
+    """Where the group starts reading each of ``tps``: its committed offset or, with none,
+    the log's earliest offset (the worker's consumer resets to the earliest; one broker
+    request for them all). A partition whose start is not known is left out."""
+    starts: dict[TP, int] = {}
+    uncommitted: list[TP] = []
+    for tp in tps:
+        offset = committed_offset(app, tp)
+        if offset is None:
+            uncommitted.append(tp)
+        else:
+            starts[tp] = offset
+    if uncommitted and app.conf.consumer_auto_offset_reset == "earliest":
+        found = await app.consumer.earliest_offsets(*uncommitted)
+        starts |= {tp: int(found[tp]) for tp in uncommitted if found.get(tp) is not None}
+    return starts
 
 
 def paused_by_faust(app: faust.App, tp: TP) -> bool:

@@ -69,10 +69,8 @@ def source_of(module: str) -> Path:
 
 def _extensions_of(module: str) -> list[Path]:
     source = source_of(module)
-    stem = "__init__" if source.name == "__init__.py" else source.stem
-    return [source.parent / f"{stem}{suffix}"
-            for suffix in importlib.machinery.EXTENSION_SUFFIXES
-            if (source.parent / f"{stem}{suffix}").exists()]
+    return [source.with_suffix(suffix) for suffix in importlib.machinery.EXTENSION_SUFFIXES
+            if source.with_suffix(suffix).exists()]
 
 
 def built() -> list[str]:

@@ -32,9 +32,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def build(root: Path, modules: tuple[str, ...] = ("pkg", "pkg.a", "pkg.b")) -> None:
     """What a build leaves: an extension beside each source and the manifest."""
     for m in modules:
-        source = native.source_of(m)
-        stem = "__init__" if source.name == "__init__.py" else source.stem
-        (source.parent / f"{stem}{SUFFIX}").write_bytes(b"")
+        native.source_of(m).with_suffix(SUFFIX).write_bytes(b"")
     native.MANIFEST.parent.mkdir(exist_ok=True)
     native.MANIFEST.write_text(json.dumps(native.manifest_of(modules)))
 
