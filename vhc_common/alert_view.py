@@ -41,14 +41,24 @@ FACETS = PREFIX + "alerts:by:"
 FACETS_FROM = PREFIX + "alerts:facets-from"
 #: The fields alerts are listed by, each with a facet index.
 FACET_FIELDS = ("kind", "severity", "ward_code", "checkpoint_id")
+#: Alerts per insert script call (a call blocks Redis while it runs).
+INSERT_CHUNK = 200
 
 
 def facet_key(field: str, value: str) -> str:
     return f"{FACETS}{field}:{value}"
 
 
-def _facet_keys(alert: dict[str, Any]) -> list[str]:
-    return [facet_key(f, str(alert[f])) for f in FACET_FIELDS if alert.get(f)]
+def _facet_keys(alert: AlertEvent) -> list[str]:
+    values = (alert.kind.value, alert.severity.value, alert.ward_code, alert.checkpoint_id)
+    return [facet_key(f, v) for f, v in zip(FACET_FIELDS, values, strict=True) if v]
+
+
+def stored_text(alert: AlertEvent) -> str:
+    """A new alert as stored and served: the event's JSON with ``status`` open and an
+    empty ``history`` (spliced into the event's own JSON: building a dict of it and
+    encoding that again cost more than the rest of storing it)."""
+    return f'{alert.model_dump_json()[:-1]},"status":"{AlertStatus.OPEN.value}","history":[]}}'
 
 
 def _key(alert_id: str) -> str:
@@ -85,19 +95,23 @@ class AlertView:
         return added
 
     async def insert_many(self, alerts: Sequence[AlertEvent]) -> list[bool]:
-        """``insert`` for each, in order, in one round trip (a script per alert)."""
+        """``insert`` for each, in order, in one round trip: a script call per
+        ``INSERT_CHUNK`` alerts (a call per alert was most of the worker's alert sink: one
+        command for redis-py to pack and parse, and for Redis to run, per alert)."""
         if not alerts:
             return []
         pipe = self._redis.pipeline(transaction=False)
-        for alert in alerts:
-            stored = alert.model_dump(mode="json") | {"status": AlertStatus.OPEN.value,
-                                                      "history": []}
-            text = json.dumps(stored, ensure_ascii=False)
-            keys = [_key(alert.alert_id), INDEX, SEQ, EVENTS, FACETS_FROM,
-                    *_facet_keys(stored)]
-            pipe.eval(_INSERT, len(keys), *keys, text, alert.alert_id, self._retention_s,
-                      EVENTS_MAXLEN)
-        return [bool(added) for added in await pipe.execute()]
+        for start in range(0, len(alerts), INSERT_CHUNK):
+            keys = [INDEX, SEQ, EVENTS, FACETS_FROM]
+            rows: list[tuple[int, str, str]] = []
+            for alert in alerts[start:start + INSERT_CHUNK]:
+                facets = _facet_keys(alert)
+                keys.append(_key(alert.alert_id))
+                keys.extend(facets)
+                rows.append((len(facets), stored_text(alert), alert.alert_id))
+            pipe.eval(_INSERT, len(keys), *keys, self._retention_s, EVENTS_MAXLEN,
+                      json.dumps(rows, ensure_ascii=False))
+        return [bool(added) for answer in await pipe.execute() for added in answer]
 
     async def get(self, alert_id: str) -> dict[str, Any] | None:
         raw = await self._redis.get(_key(alert_id))
@@ -253,29 +267,42 @@ class AlertView:
         return as_text(info[0][0]) if info else "0-0"
 
 
-# KEYS: alert key, index, sequence, events stream, facets-from, then the alert's facet
-# indexes; ARGV: alert JSON, alert id, TTL (s), stream length. Returns 1 when the alert is
-# new, 0 when it was there already (indexed, or repaired: indexed and streamed now, its
-# stored lifecycle kept).
+# KEYS: the index, the sequence, the events stream, facets-from, then per alert its key and
+# its facet indexes; ARGV: TTL (s), stream length, and a JSON list with a row per alert:
+# its number of facet keys, its JSON, its id. Returns a list with 1 for each alert that was
+# new, 0 for one there already (indexed, or repaired: indexed and streamed now, its stored
+# lifecycle kept). Alerts are taken in order, as if inserted one after the other.
 _INSERT = """
-local existing = redis.call('GET', KEYS[1])
-if existing and redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
-local text = existing or ARGV[1]
-if not existing then redis.call('SET', KEYS[1], text, 'EX', tonumber(ARGV[3])) end
-local seq = redis.call('INCR', KEYS[3])
-redis.call('ZADD', KEYS[2], seq, ARGV[2])
--- Facets (KEYS[6..]): the same score; each kept while alerts keep coming to it.
-for i = 6, #KEYS do
-  redis.call('ZADD', KEYS[i], seq, ARGV[2])
-  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[3]))
+local ttl = tonumber(ARGV[1])
+local rows = cjson.decode(ARGV[3])
+local added = {}
+local k = 5
+for i, row in ipairs(rows) do
+  local facets, id = row[1], row[3]
+  local key = KEYS[k]
+  local existing = redis.call('GET', key)
+  if existing and redis.call('ZSCORE', KEYS[1], id) then
+    added[i] = 0
+  else
+    local text = existing or row[2]
+    if not existing then redis.call('SET', key, text, 'EX', ttl) end
+    local seq = redis.call('INCR', KEYS[2])
+    redis.call('ZADD', KEYS[1], seq, id)
+    -- Facets: the same score; each kept while alerts keep coming to it.
+    for j = k + 1, k + facets do
+      redis.call('ZADD', KEYS[j], seq, id)
+      redis.call('EXPIRE', KEYS[j], ttl)
+    end
+    redis.call('SET', KEYS[4], seq, 'NX')
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[2]), '*', 'alert', text)
+    if existing then added[i] = 0 else added[i] = 1 end
+  end
+  k = k + 1 + facets
 end
-redis.call('SET', KEYS[5], seq, 'NX')
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[4]), '*', 'alert', text)
 -- Entries older than the retention go too (they hold pseudonymous keys in evidence).
 local now = redis.call('TIME')
-redis.call('XTRIM', KEYS[4], 'MINID', '~', tonumber(now[1]) * 1000 - tonumber(ARGV[3]) * 1000)
-if existing then return 0 end
-return 1
+redis.call('XTRIM', KEYS[3], 'MINID', '~', tonumber(now[1]) * 1000 - ttl * 1000)
+return added
 """
 
 # KEYS: the alert key; ARGV: the value expected, the value to store (TTL kept). 1 if
