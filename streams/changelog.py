@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, cast
 
 import faust
 from faust.serializers import codecs
+from faust.stores.memory import Store as MemoryStore
 from faust.types import TP, AppT
 
 from streams.errors import StreamsError
@@ -82,6 +84,30 @@ class BatchedTable(faust.Table[Any, Any]):
         #: why a changelog batch failed (then every write and flush raises)
         self._failed: BaseException | None = None
         self._crashing: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------ reads
+
+    #: ``get`` of the memory store's dict, once known (``_fast_reads``)
+    _reads: Callable[[Any, Any], Any] | None = None
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key``, read from the memory store's dict. faust's path
+        (``Mapping.get``, ``__getitem__``, its sensors' ``on_table_get``, and a
+        ``KeyError`` raised and caught for a missing key) was 3.4 % of the worker's samples
+        at 2,000 checkpoints; no sensor of the worker counts table reads (faust's
+        ``Monitor`` is left out: ``streams.faust_fixes.without_monitor``)."""
+        reads = self._reads
+        if reads is None:
+            reads = self._reads = self._fast_reads()
+        return reads(key, default)
+
+    def _fast_reads(self) -> Callable[[Any, Any], Any]:
+        store = self.data
+        if self.default is None and isinstance(store, MemoryStore):
+            # Recovery and every write change this same dict (``Store.data``).
+            return cast(Callable[[Any, Any], Any], store.data.get)
+        # Another store, or a default for missing keys (``__missing__``): faust's path.
+        return partial(Mapping.get, self)
 
     # ------------------------------------------------------------ faust's hooks
 
