@@ -677,14 +677,18 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             per_ward: Counter[str] = Counter()
             symptomatic_per_ward: Counter[str] = Counter()
             counted = AddOutcome.COUNTED.value
+            lags: list[float] = []
+            time_lags: list[float] = []
             for item in out.counting.events:
-                metrics.event_lag.observe(max(0.0, now - item.event.received_at.timestamp()))
+                lags.append(max(0.0, now - item.event.received_at.timestamp()))
                 if item.outcome == counted:
-                    metrics.event_time_lag.observe(max(0.0, now - item.scanned_at_ms / 1000))
+                    time_lags.append(max(0.0, now - item.scanned_at_ms / 1000))
                     ward = models.info(item.event.checkpoint_id).ward_code or "unknown"
                     per_ward[ward] += 1
                     if is_symptomatic(item.flags):
                         symptomatic_per_ward[ward] += 1
+            metrics.event_lag.observe_many(lags)
+            metrics.event_time_lag.observe_many(time_lags)
             for ward, n in per_ward.items():
                 metrics.ward_declarations.labels(ward).inc(n)
             for ward, n in symptomatic_per_ward.items():

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import Counter as Tally
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from vhc_common.schemas import AlertKind, Severity
 from vhc_common.topics import ALERTS, DECLARATIONS
 
-__all__ = ["WorkerMetrics"]
+__all__ = ["BatchHistogram", "WorkerMetrics"]
+
+
+class BatchHistogram(Histogram):
+    """A histogram that also takes a batch's observations at once: ``observe`` per record
+    walks the buckets in Python and takes a lock per call (a replay's lags of days walk
+    nearly all of them), 2-3 % of the worker; ``observe_many`` finds each value's bucket
+    by bisection and adds to each bucket and the sum once. The same series as observing
+    one by one (``tests/unit/test_batch_histogram.py``)."""
+
+    def observe_many(self, amounts: Sequence[float]) -> None:
+        self._raise_if_not_observable()  # type: ignore[no-untyped-call]
+        if not amounts:
+            return
+        bounds = self._upper_bounds
+        for index, n in Tally(bisect_left(bounds, a) for a in amounts).items():
+            self._buckets[index].inc(n)  # the first bucket whose bound is >= the amount
+        self._sum.inc(sum(amounts))
 
 
 class WorkerMetrics:
@@ -40,7 +61,7 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=self.registry,
         )
-        self.event_time_lag = Histogram(
+        self.event_time_lag = BatchHistogram(
             "vhc_worker_event_time_lag_seconds",
             "Wall-clock time from scanned_at (event time) to processing: late front ends "
             "and replays show here.",
@@ -114,7 +135,7 @@ class WorkerMetrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
-        self.event_lag = Histogram(
+        self.event_lag = BatchHistogram(
             "vhc_worker_event_lag_seconds",
             "Wall-clock time from ingest (received_at) to processing.",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
