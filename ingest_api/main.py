@@ -17,7 +17,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,7 +53,7 @@ from ingest_api.routes import (
 from ingest_api.security import CredentialSet, RateLimiter
 from ingest_api.sse import AlertFeed
 from ingest_api.store import CheckpointStore, OutbreakAreaStore, SeenStore, StatsStore
-from vhc_common import kafka_security, native
+from vhc_common import kafka_security, native, redis_wire
 from vhc_common.alert_view import AlertView
 from vhc_common.kafka_admin import ensure_topics
 from vhc_common.pseudonym import Pseudonymiser
@@ -71,7 +70,7 @@ log = logging.getLogger(__name__)
 
 def build_services(settings: ApiSettings, metrics: ApiMetrics | None = None) -> Services:
     metrics = metrics if metrics is not None else ApiMetrics()
-    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    redis = redis_wire.client(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     publisher = KafkaPublisher(settings.kafka_bootstrap, timeout_s=settings.publish_timeout_s,
                                linger_ms=settings.kafka_linger_ms,
                                batch_bytes=settings.kafka_batch_bytes,

@@ -99,7 +99,7 @@ from streams.wards import (
     Watermark,
     decode_ward_record,
 )
-from vhc_common import redis_keys
+from vhc_common import redis_keys, redis_wire
 from vhc_common.alert_view import AlertView
 from vhc_common.kafka_security import faust_credentials
 from vhc_common.partitioning import copartitioner, partition_for
@@ -309,7 +309,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     cheap_message_delivery(app)
     without_monitor(app)
     stop_on_agent_error(app, log)
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_wire.client(settings.redis_url)
     alert_view = AlertView(redis, retention_s=settings.retention_days * 86_400)
     models = ReadModels(partitions=settings.partitions,
                         retention_ms=settings.retention_days * 86_400_000)

@@ -42,7 +42,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio import Redis
 
-from vhc_common import kafka_security, native
+from vhc_common import kafka_security, native, redis_wire
 from vhc_common.kafka_security import client_options
 from vhc_common.settings import Environment, development_secret, settings_errors
 from vhc_common.topics import ALERTS, DEADLETTER
@@ -166,7 +166,7 @@ async def notify(settings: NotifierSettings, metrics: NotifierMetrics,
         await stop.wait()
         return
     assert settings.webhook_secret is not None
-    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    redis = redis_wire.client(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     # A new group starts at the end: a first start does not replay weeks of old alerts.
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                 group_id="vhc-notifier", enable_auto_commit=False,
