@@ -187,6 +187,10 @@ class KafkaBroker(ManagedProcess):
     #: accepting ``sasl_users`` (name, password).
     sasl_port: int | None = None
     sasl_users: tuple[tuple[str, str], ...] = ()
+    #: How long the coordinator waits for more members before a new group's first
+    #: rebalance: 0 here (tests start one consumer at a time), Kafka's default 3,000 ms
+    #: where several start together (``benchmarks.services``).
+    initial_rebalance_delay_ms: int = 0
 
     @classmethod
     def on_free_ports(cls, name: str, directory: Path) -> KafkaBroker:
@@ -237,7 +241,7 @@ class KafkaBroker(ManagedProcess):
             "transaction.state.log.num.partitions=4",
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
+            f"group.initial.rebalance.delay.ms={self.initial_rebalance_delay_ms}",
             # Topics are created by vhc-watch itself, with their partitions and retention;
             # an early metadata request must not create one with the broker's defaults.
             "auto.create.topics.enable=false",
