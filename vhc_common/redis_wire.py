@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.typing import EncodableT
 
-__all__ = ["FastPacking", "client"]
+__all__ = ["FastPacking", "client", "fast_class"]
 
 #: what hiredis packs as redis-py's encoder does (UTF-8 text; ``repr`` of numbers)
 _PACKED_ALIKE = frozenset({str, bytes, int, float})
