@@ -2,8 +2,11 @@
 
 Exact by construction: the end offsets of ``declarations.v1`` are read when the case is
 reported, and the look-up waits until the worker has applied every declaration up to them
-(it records its processed offsets in Redis after writing the visit index). So every
-declaration answered 202 before the call is covered.
+(it records its processed offsets in Redis after writing the visit index), and until the
+worker has marked each partition's index complete (``redis_keys.exposure_indexed``: a
+Redis loss takes the index and the marks; the worker marks a partition once it has
+replayed what its batches did not write). So every declaration answered 202 before the
+call is covered.
 
 For each check-in of the case (by any of the person's keys) from ``confirmed_at -
 lookback`` on, the exposed people are the distinct *other* person keys checked in at the
@@ -151,17 +154,23 @@ class ExposureService:
         deadline = loop.time() + self._timeout_s
         while True:
             try:
-                raw = cast(dict[Any, Any],
-                           await self._redis.hgetall(redis_keys.processed_offsets()))
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.hgetall(redis_keys.processed_offsets())
+                pipe.hgetall(redis_keys.exposure_indexed())
+                raw, marks = cast(list[dict[Any, Any]], await pipe.execute())
             except RedisError as exc:
                 raise StoreUnavailableError(f"redis: {exc}") from exc
             done = {int(k): int(v) for k, v in raw.items()}
-            behind = {p: e for p, e in ends.items() if e > 0 and done.get(p, 0) < e}
-            if not behind:
+            indexed = {int(k) for k in marks}
+            behind = sorted(p for p, e in ends.items() if e > 0 and done.get(p, 0) < e)
+            unindexed = sorted(p for p, e in ends.items() if e > 0 and p not in indexed)
+            if not behind and not unindexed:
                 return
             if loop.time() > deadline:
                 raise WorkerBehindError(
-                    f"the stream worker has not caught up with partitions {sorted(behind)}")
+                    f"the stream worker has not caught up with partitions {behind}"
+                    if behind else "the stream worker is still replaying the exposure "
+                    f"index of partitions {unindexed} (after a Redis loss or a restart)")
             await asyncio.sleep(0.1)
 
     async def _visits(self, keys: list[str], since: datetime) -> list[tuple[str, str, int]]:

@@ -31,7 +31,7 @@ from ingest_api.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
-from ingest_api.exposure import ExposureService
+from ingest_api.exposure import ExposureService, WorkerBehindError
 from ingest_api.ingest import IngestService
 from ingest_api.metrics import ApiMetrics
 from ingest_api.naming import NamingService
@@ -347,6 +347,16 @@ def create_app(settings: ApiSettings | None = None, metrics: ApiMetrics | None =
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(BrokerUnavailableError, unavailable("message broker", "kafka"))
     app.add_exception_handler(StoreUnavailableError, unavailable("store", "redis"))
+
+    async def worker_behind(_: Request, exc: Exception) -> Response:
+        # Not a Redis failure: the look-up would be incomplete (``ingest_api.exposure``).
+        log.warning("case look-up refused: %s", exc)
+        services.metrics.dependency_errors.labels("worker").inc()
+        return JSONResponse({"detail": f"{exc}; retry later"},
+                            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": "5"})
+
+    app.add_exception_handler(WorkerBehindError, worker_behind)
     # The one mapping for Redis failures that reach a route unconverted (the alert view in
     # vhc_common, any store call): 503 with Retry-After, never a 500.
     app.add_exception_handler(RedisError, unavailable("store", "redis"))

@@ -61,7 +61,8 @@ class ApiMetrics:
         )
         self.dependency_errors = Counter(
             "vhc_api_dependency_errors_total",
-            "Requests answered 503 because a dependency failed, by dependency (kafka, redis).",
+            "Requests answered 503 because a dependency failed, by dependency (kafka, redis; "
+            "worker: a case look-up the stream worker had not caught up with).",
             ["dependency"],
             registry=self.registry,
         )
@@ -123,7 +124,7 @@ class ApiMetrics:
         for topic in (DECLARATIONS, CHECKPOINTS, ALERTS, ALERT_STATUS, AUDIT, CASES,
                       OUTBREAK_AREAS):
             self.publish_errors.labels(topic)
-        for dependency in ("kafka", "redis"):
+        for dependency in ("kafka", "redis", "worker"):
             self.dependency_errors.labels(dependency)
         for kind in ("exposure", "naming_violation"):
             for severity in ("info", "warning", "critical"):

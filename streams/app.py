@@ -90,7 +90,7 @@ from streams.pipeline import (
     TimeRules,
     decode_tick,
 )
-from streams.recovery import rewrite_from_tables, start_rebuild
+from streams.recovery import rewrite_from_tables, start_rebuild, start_reindex
 from streams.views import write_views
 from streams.wards import (
     HourSummary,
@@ -803,14 +803,16 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
 
     redis_guard = RedisLossGuard(redis, f"worker:{settings.app_id}")
     rebuilding: asyncio.Task[None] | None = None
+    indexing: asyncio.Task[None] | None = None
     rewrite_due = rebuild_due = False
     first_check, since_start = True, False
 
     @app.timer(REDIS_CHECK_S)  # type: ignore[untyped-decorator]
     async def watch_redis() -> None:
         """Redis lost its data (or is new): put back the views this worker owns
-        (``streams.recovery``)."""
-        nonlocal rebuilding, rewrite_due, rebuild_due, first_check, since_start
+        (``streams.recovery``); and the exposure index of every assigned partition not
+        marked indexed."""
+        nonlocal rebuilding, indexing, rewrite_due, rebuild_due, first_check, since_start
         assigned = {tp.partition for tp in app.consumer.assignment()
                     if tp.topic == DECLARATIONS}
         if not assigned:
@@ -823,6 +825,9 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 # group had committed lacks its views; found later: what this process
                 # had processed.
                 since_start = first_check
+                if indexing is not None:  # its mark would fail; what it wrote is gone
+                    indexing.cancel()
+                    indexing = None
             first_check = False
             if rewrite_due:
                 async with judging:
@@ -838,6 +843,20 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 log.warning("Redis had lost its data (or is new): %d statistics buckets "
                             "written back from the tables; rebuilding the alert view and "
                             "the exposure index from Kafka", written)
+            if indexing is not None and indexing.done():
+                indexing = None
+            if indexing is None:
+                generation = redis_guard.generation  # before the marks are read
+                order = sorted(assigned)
+                marks = await redis.hmget(redis_keys.exposure_indexed(), [str(p) for p in order])
+                missing = [p for p, mark in zip(order, marks, strict=True) if mark is None]
+                if missing:
+                    # Batches from here on write the index of what they process, the
+                    # records a seek brings back included; the replay covers the rest.
+                    async with judging:
+                        upto = {p: max(started.get((DECLARATIONS, p), 0), viewed.get(p, 0),
+                                       pipeline.next_offset(p)) for p in missing}
+                    indexing = start_reindex(settings, redis, redis_guard, generation, upto)
         except RedisError as exc:
             log.warning("Redis loss check or rewrite failed (retried in %.0f s): %s",
                         REDIS_CHECK_S, exc)
@@ -850,19 +869,16 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             failed = not rebuilding.cancelled() and rebuilding.exception() is not None
             rebuilding, rebuild_due = None, rebuild_due or failed
         if rebuild_due and rebuilding is None:
-            # What was processed before the loss: after it, processing writes the views.
+            # What was stored before the loss: after it, processing stores the alerts.
             tps = app.consumer.assignment()
             if since_start:
-                processed = {tp.partition: started.get((tp.topic, tp.partition), 0)
-                             for tp in tps if tp.topic == DECLARATIONS}
                 stored = {tp.partition: started.get((tp.topic, tp.partition), 0)
                           for tp in tps if tp.topic == ALERTS}
             else:
-                processed = {p: pipeline.next_offset(p) for p in assigned}
                 stored = {tp.partition: max(alert_next.get(tp.partition, 0),
                                             committed_offset(app, tp) or 0)
                           for tp in tps if tp.topic == ALERTS}
-            rebuilding, rebuild_due = start_rebuild(settings, redis, processed, stored), False
+            rebuilding, rebuild_due = start_rebuild(settings, stored), False
 
     @app.timer(settings.heartbeat_interval_s)  # type: ignore[untyped-decorator]
     async def heartbeat() -> None:

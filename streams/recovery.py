@@ -8,7 +8,12 @@
   written (see ``rewrite_from_tables``);
 - the alert view, with every acknowledgement and resolution, from ``alerts.v1`` and
   ``alert-status.v1`` (``streams.rebuild_alerts``);
-- the exposure index (who was where), from ``declarations.v1`` within the retention.
+- the exposure index (who was where), from ``declarations.v1`` within the retention: for
+  each assigned partition not marked indexed (``redis_keys.exposure_indexed``), the records
+  below where this worker's live batches write it, then the mark, only if Redis kept
+  everything meanwhile (``RedisLossGuard.hset_if_generation``). A Redis loss takes the
+  marks with it, so the case look-up, which waits for them, never answers from an index
+  with a hole (it did once: a case reported while the replay ran found no visits).
 
 Every write is idempotent (absolute values, set members, alerts by id), so two workers
 doing it at once, or a batch writing the same bucket, do no harm.
@@ -20,6 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from functools import partial
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -28,12 +34,15 @@ from streams.config import WorkerSettings
 from streams.pipeline import Pipeline
 from streams.rebuild_alerts import rebuild
 from streams.views import daily_totals, raise_processed_offsets, stats_view, visits
+from vhc_common import redis_keys
 from vhc_common.kafka_replay import replay_topic
+from vhc_common.redis_loss import RedisLossGuard
 from vhc_common.schemas import DeclarationEvent
 from vhc_common.timebase import DAY_MS, to_ms
 from vhc_common.topics import DECLARATIONS, topic_specs
 
-__all__ = ["replay_exposure_index", "rewrite_from_tables"]
+__all__ = ["reindex_exposure", "replay_exposure_index", "rewrite_from_tables",
+           "start_rebuild", "start_reindex"]
 
 log = logging.getLogger(__name__)
 
@@ -96,27 +105,45 @@ async def replay_exposure_index(settings: WorkerSettings, redis: Redis,
     return read
 
 
-async def rebuild_from_kafka(settings: WorkerSettings, redis: Redis, upto: Mapping[int, int],
-                             alerts_upto: Mapping[int, int]) -> None:
-    """The alert view and the exposure index, in the background: what this worker had
-    processed before Redis lost it (what comes after writes the views as it is
-    processed)."""
+async def reindex_exposure(settings: WorkerSettings, redis: Redis, guard: RedisLossGuard,
+                           generation: str, upto: Mapping[int, int]) -> None:
+    """Replay the exposure index of the partitions in ``upto`` (partition -> the offset
+    from which this worker's batches write it), then mark them indexed if Redis kept what
+    this process wrote since ``generation`` was current."""
+    started = time.monotonic()
+    declarations = await replay_exposure_index(settings, redis, upto)
+    marked = await guard.hset_if_generation(generation, redis_keys.exposure_indexed(),
+                                            {str(p): "1" for p in upto})
+    if marked:
+        log.info("exposure index of partitions %s replayed from Kafka in %.1f s: %d "
+                 "declarations", sorted(upto), time.monotonic() - started, declarations)
+    else:
+        log.warning("exposure index of partitions %s replayed (%d declarations), but Redis "
+                    "lost its data meanwhile: replayed again", sorted(upto), declarations)
+
+
+async def rebuild_alert_view(settings: WorkerSettings, alerts_upto: Mapping[int, int]) -> None:
+    """The alert view, in the background: what this worker had stored before Redis lost
+    it (what comes after is stored as it is processed)."""
     started = time.monotonic()
     read, added, applied = await rebuild(settings, alerts_upto=alerts_upto)
-    declarations = await replay_exposure_index(settings, redis, upto)
-    log.info("Redis views rebuilt from Kafka in %.1f s: %d alerts read, %d put back, %d "
-             "status changes applied; %d declarations re-indexed for exposure",
-             time.monotonic() - started, read, added, applied, declarations)
+    log.info("alert view rebuilt from Kafka in %.1f s: %d alerts read, %d put back, %d "
+             "status changes applied", time.monotonic() - started, read, added, applied)
 
 
-def start_rebuild(settings: WorkerSettings, redis: Redis, upto: Mapping[int, int],
-                  alerts_upto: Mapping[int, int]) -> asyncio.Task[None]:
-    task = asyncio.create_task(rebuild_from_kafka(settings, redis, upto, alerts_upto))
-    task.add_done_callback(_log_failure)
+def start_rebuild(settings: WorkerSettings, alerts_upto: Mapping[int, int]) -> asyncio.Task[None]:
+    task = asyncio.create_task(rebuild_alert_view(settings, alerts_upto))
+    task.add_done_callback(partial(_log_failure, "rebuilding the alert view from Kafka"))
     return task
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
+def start_reindex(settings: WorkerSettings, redis: Redis, guard: RedisLossGuard,
+                  generation: str, upto: Mapping[int, int]) -> asyncio.Task[None]:
+    task = asyncio.create_task(reindex_exposure(settings, redis, guard, generation, upto))
+    task.add_done_callback(partial(_log_failure, "replaying the exposure index"))
+    return task
+
+
+def _log_failure(what: str, task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("rebuilding Redis views from Kafka failed (retried at the next loss "
-                  "check): %s", task.exception())
+        log.error("%s failed (retried at the next loss check): %s", what, task.exception())

@@ -11,6 +11,7 @@ __all__ = [
     "checkpoint_places",
     "daily_totals",
     "declaration_seen",
+    "exposure_indexed",
     "instance_marker",
     "outbreak_areas",
     "processed_offsets",
@@ -96,6 +97,15 @@ def visits_at(checkpoint_id: str) -> str:
 def processed_offsets() -> str:
     """Hash: ``declarations.v1`` partition -> next offset the worker has not yet applied."""
     return f"{PREFIX}worker:offsets"
+
+
+def exposure_indexed() -> str:
+    """Hash: ``declarations.v1`` partition -> ``1`` once the exposure index holds every
+    declaration of the partition below its processed offset: set by the worker that
+    replayed what no live batch wrote (after a Redis loss, at a first start, after an
+    owner that had not finished its replay), gone with a Redis loss. The case look-up
+    waits for it as for the processed offsets."""
+    return f"{PREFIX}worker:exposure-indexed"
 
 
 def alert_view_offsets() -> str:

@@ -9,11 +9,18 @@ marker has vanished. Kafka is the source of truth for every view, so "lost" mean
 "rebuild", never "give up". The ingest claim script refuses (503) while the API's role
 marker is missing, so no declaration is judged against a registry view that is not back
 yet.
+
+A process's marker holds a *generation*, a token that changes at each loss it notices.
+Work that must not be declared done across a loss it did not see (the worker's replay of
+the exposure index, ``streams.recovery``) takes the generation when it starts and writes
+its "done" with ``hset_if_generation``: nothing is written when Redis lost its data
+meanwhile, noticed or not.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 from redis.asyncio import Redis
 
@@ -32,19 +39,58 @@ class RedisLossGuard:
         self._own = redis_keys.instance_marker(f"{role}:{uuid.uuid4().hex}")
         self._restored = redis_keys.restored_marker(role)
         self._checked = False
+        self._generation = uuid.uuid4().hex
+
+    @property
+    def generation(self) -> str:
+        """The token of the data this process wrote since the last loss it noticed."""
+        return self._generation
 
     async def lost(self) -> bool:
         """Whether the data this process (or, on the first call, its role) wrote is gone.
-        The process's marker is set again with a fresh TTL each time (one command), so the
-        markers of processes that are gone expire. Raises ``RedisError`` when Redis is
-        down."""
-        previous = await self._redis.set(self._own, "1", ex=MARKER_TTL_S, get=True)
+        The process's marker gets a fresh TTL each time (one script), so the markers of
+        processes that are gone expire; when it had vanished it is set to a new
+        generation in the same step. Raises ``RedisError`` when Redis is down."""
+        fresh = uuid.uuid4().hex
+        previous = await self._redis.eval(_KEEP_MARKER, 1, self._own, fresh, MARKER_TTL_S)
+        if previous is None:
+            self._generation = fresh
         if not self._checked:
             self._checked = True
             return not await self._redis.exists(self._restored)
         return previous is None
 
+    async def hset_if_generation(self, generation: str, key: str,
+                                 mapping: Mapping[str, str]) -> bool:
+        """Set ``mapping``'s fields of the hash ``key`` if this process's marker still
+        holds ``generation`` (Redis has kept what the process wrote since then); returns
+        whether it did."""
+        fields = [item for pair in mapping.items() for item in pair]
+        done = await self._redis.eval(_HSET_IF_GENERATION, 2, self._own, key, generation,
+                                      *fields)
+        return bool(done)
+
     async def mark_restored(self) -> None:
         """The role's views are back (or were never lost)."""
         await self._redis.set(self._restored, "1")
 
+
+
+# KEYS: the marker; ARGV: a new generation, the TTL (s). Returns the previous value (nil:
+# the marker had vanished, and now holds the new generation).
+_KEEP_MARKER = """
+local previous = redis.call('GET', KEYS[1])
+if previous then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return previous
+"""
+
+# KEYS: the marker, the hash; ARGV: the generation, then field and value pairs.
+_HSET_IF_GENERATION = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 1
+"""

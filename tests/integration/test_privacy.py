@@ -157,7 +157,7 @@ def test_no_clear_identifier_anywhere(api: Api, kafka: KafkaBroker, redis_server
 #: outbreak list, offsets, markers, last-seen times, the alert index of ids and its
 #: sequence). The alert event stream is trimmed by age instead (checked below).
 UNEXPIRING = ("vhc:checkpoint:", "vhc:checkpoints", "vhc:outbreak", "vhc:instance:",
-              "vhc:restored:", "vhc:processed", "vhc:worker:offsets",
+              "vhc:restored:", "vhc:processed", "vhc:worker:offsets", "vhc:worker:exposure-indexed",
               "vhc:worker:alert-offsets", "vhc:alerts:index", "vhc:alerts:seq",
               "vhc:alerts:events", "vhc:alerts:facets-from")
 
