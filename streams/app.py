@@ -453,12 +453,19 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     started: dict[tuple[str, int], int] = {}
     #: partition -> the offset after the last record whose views this process wrote
     viewed: dict[int, int] = {}
+    #: partition -> the offset from which this process's batches have written the exposure
+    #: index without a hole since Redis last lost it: where the partition was sought, or
+    #: where processing stood when the loss was noticed (``streams.recovery`` replays what
+    #: lies below it when the partition is not marked indexed)
+    indexed_from: dict[int, int] = {}
 
     def started_at(positions: Mapping[TP, int]) -> None:
         """Where faust sought each input partition: its first record is expected there."""
         guards = {topic: guard for topic, guard, _, _ in inputs}
         for tp, offset in positions.items():
             started[(tp.topic, tp.partition)] = offset
+            if tp.topic == DECLARATIONS:
+                indexed_from[tp.partition] = offset  # records from here are written again
             if tp.topic in guards:
                 guards[tp.topic].start_at(tp.partition, offset)
 
@@ -838,6 +845,12 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                         now_ms=int(time.time() * 1000),
                         utc_offset_ms=LOCAL_UTC_OFFSET_MIN * 60_000,
                         retention_ms=settings.retention_days * 86_400_000)
+                    if not since_start:
+                        # Noticed later: what this process wrote before went with the
+                        # loss (at a first check, what it wrote went to this Redis).
+                        for p in assigned:
+                            indexed_from[p] = max(viewed.get(p, 0), pipeline.next_offset(p),
+                                                  started.get((DECLARATIONS, p), 0))
                 await redis_guard.mark_restored()
                 rewrite_due, rebuild_due = False, True
                 log.warning("Redis had lost its data (or is new): %d statistics buckets "
@@ -851,11 +864,12 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                 marks = await redis.hmget(redis_keys.exposure_indexed(), [str(p) for p in order])
                 missing = [p for p, mark in zip(order, marks, strict=True) if mark is None]
                 if missing:
-                    # Batches from here on write the index of what they process, the
-                    # records a seek brings back included; the replay covers the rest.
-                    async with judging:
-                        upto = {p: max(started.get((DECLARATIONS, p), 0), viewed.get(p, 0),
-                                       pipeline.next_offset(p)) for p in missing}
+                    # Batches write the index of what they process from ``indexed_from``
+                    # on (the records a seek brings back included); the replay covers
+                    # what lies below.
+                    upto = {p: indexed_from.get(p, max(
+                        started.get((DECLARATIONS, p), 0), viewed.get(p, 0),
+                        pipeline.next_offset(p))) for p in missing}
                     indexing = start_reindex(settings, redis, redis_guard, generation, upto)
         except RedisError as exc:
             log.warning("Redis loss check or rewrite failed (retried in %.0f s): %s",

@@ -18,14 +18,16 @@ async def replay_topic(bootstrap: str, topic: str, partitions: int,
     offset order per partition; returns how many. No consumer group, nothing committed.
     ``partitions`` comes from our own topic specs (``vhc_common.topics``). With ``upto``
     (partition -> offset), only those partitions, and only records below that offset."""
+    tps = [TopicPartition(topic, p) for p in range(partitions)
+           if upto is None or upto.get(p, 0) > 0]
+    if not tps:
+        # Before the consumer starts: aiokafka's ``stop`` of a consumer never assigned
+        # waits forever (a replay of nothing hung, and with it the rebuild after it).
+        return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
                                 enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)
-               if upto is None or upto.get(p, 0) > 0]
-        if not tps:
-            return 0
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = dict(await consumer.end_offsets(tps))
