@@ -171,6 +171,11 @@ def worker_rate(env: dict[str, str], redis_url: str, n: int, log_path: Path,
     # worker's first Redis check (seconds in) takes the empty Redis for a lost one and
     # rebuilds every view from the tables and Kafka inside the measured window.
     store.set(redis_keys.restored_marker(f"worker:{env['VHC_APP_ID']}"), "1")
+    # ...its exposure index marked complete too: otherwise a worker that takes over
+    # partitions in the group's rebalance replays their exposure index from Kafka (the
+    # records below the committed offsets) inside the measured window.
+    store.hset(redis_keys.exposure_indexed(),
+               mapping={str(p): "1" for p in range(int(env["VHC_PARTITIONS"]))})
     procs = [ManagedProcess.spawn_module(
         f"worker-{i}", "streams.main",
         {**env, "VHC_DATA_DIR": f"{env['VHC_DATA_DIR']}-{i}"},
