@@ -459,6 +459,11 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
     #: lies below it when the partition is not marked indexed)
     indexed_from: dict[int, int] = {}
 
+    def views_written(partition: int) -> int:
+        """The offset below which this process (or the run before it) wrote the views of
+        every ``declarations.v1`` record on ``partition``."""
+        return max(viewed.get(partition, 0), started.get((DECLARATIONS, partition), 0))
+
     def started_at(positions: Mapping[TP, int]) -> None:
         """Where faust sought each input partition: its first record is expected there."""
         guards = {topic: guard for topic, guard, _, _ in inputs}
@@ -839,9 +844,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
             if rewrite_due:
                 async with judging:
                     written = await rewrite_from_tables(
-                        redis, pipeline, viewed={p: max(viewed.get(p, 0),
-                                                        started.get((DECLARATIONS, p), 0))
-                                                 for p in assigned},
+                        redis, pipeline, viewed={p: views_written(p) for p in assigned},
                         now_ms=int(time.time() * 1000),
                         utc_offset_ms=LOCAL_UTC_OFFSET_MIN * 60_000,
                         retention_ms=settings.retention_days * 86_400_000)
@@ -849,8 +852,7 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                         # Noticed later: what this process wrote before went with the
                         # loss (at a first check, what it wrote went to this Redis).
                         for p in assigned:
-                            indexed_from[p] = max(viewed.get(p, 0), pipeline.next_offset(p),
-                                                  started.get((DECLARATIONS, p), 0))
+                            indexed_from[p] = max(views_written(p), pipeline.next_offset(p))
                 await redis_guard.mark_restored()
                 rewrite_due, rebuild_due = False, True
                 log.warning("Redis had lost its data (or is new): %d statistics buckets "
@@ -867,9 +869,8 @@ def create_worker(settings: WorkerSettings, metrics: WorkerMetrics | None = None
                     # Batches write the index of what they process from ``indexed_from``
                     # on (the records a seek brings back included); the replay covers
                     # what lies below.
-                    upto = {p: indexed_from.get(p, max(
-                        started.get((DECLARATIONS, p), 0), viewed.get(p, 0),
-                        pipeline.next_offset(p))) for p in missing}
+                    upto = {p: indexed_from.get(p, max(views_written(p), pipeline.next_offset(p)))
+                            for p in missing}
                     indexing = start_reindex(settings, redis, redis_guard, generation, upto)
         except RedisError as exc:
             log.warning("Redis loss check or rewrite failed (retried in %.0f s): %s",

@@ -75,7 +75,6 @@ class RedisLossGuard:
         await self._redis.set(self._restored, "1")
 
 
-
 # KEYS: the marker; ARGV: a new generation, the TTL (s). Returns the previous value (nil:
 # the marker had vanished, and now holds the new generation).
 _KEEP_MARKER = """

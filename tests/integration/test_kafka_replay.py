@@ -10,20 +10,16 @@ import time
 import uuid
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from deploy.localsvc import KafkaBroker
+from vhc_common.kafka_admin import ensure_topics
 from vhc_common.kafka_replay import replay_topic
+from vhc_common.topics import TopicSpec
 
 
 async def _topic_with(bootstrap: str, values: dict[int, list[bytes]]) -> str:
     topic = f"replay-test-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
+    ensure_topics(bootstrap, [TopicSpec(topic, 3)])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
