@@ -17,6 +17,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -141,8 +142,8 @@ class IngestService:
             if not errors:
                 parsed[index] = item
         await self._publish(parsed, outcomes, received_at=now, area=area)
-        for outcome in outcomes:
-            self._metrics.declarations.labels(outcome.status).inc()
+        for status, count in Counter(outcome.status for outcome in outcomes).items():
+            self._metrics.declarations.labels(status).inc(count)
         return outcomes
 
     def _clock_errors(self, item: DeclarationIn, now: datetime) -> list[FieldError]:
@@ -161,21 +162,21 @@ class IngestService:
         # The same id twice in one batch: the first one wins, later ones are duplicates.
         first: dict[str, int] = {}
         repeats: dict[int, int] = {}
-        for index, item in parsed.items():
-            did = str(item.declaration_id)
+        for index in parsed:
+            did = outcomes[index].declaration_id
+            assert did is not None  # a parsed item's outcome carries its id
             if did in first:
                 repeats[index] = first[did]
             else:
                 first[did] = index
-        ids = list(first)
         # Registered and not seen: one script answers both, for every item at once.
         owner = uuid.uuid4().hex  # this request: only it may release its claims
         claims = await self._seen.claim_registered(
-            [(did, parsed[first[did]].checkpoint_id) for did in ids], owner=owner, area=area)
+            [(did, parsed[index].checkpoint_id) for did, index in first.items()],
+            owner=owner, area=area)
         synced = self._registry_synced()
-        to_send: list[tuple[int, DeclarationIn]] = []
-        for did, claim in zip(ids, claims, strict=True):
-            index = first[did]
+        to_send: list[tuple[str, int]] = []
+        for (did, index), claim in zip(first.items(), claims, strict=True):
             if claim == "lost" or (claim == "unknown" and not synced):
                 # The view is still being rebuilt from Kafka (or Redis just lost it):
                 # "unknown" may be wrong, and a front end would drop a 422. Ask for a
@@ -196,17 +197,15 @@ class IngestService:
             elif claim == "pending":
                 outcomes[index].status = "in_progress"
             else:
-                to_send.append((index, parsed[index]))
-        messages = [Message(DECLARATIONS, item.checkpoint_id.encode(),
-                            self._event(item, received_at).model_dump_json().encode())
-                    for _, item in to_send]
+                to_send.append((did, index))
+        messages = [Message(DECLARATIONS, parsed[index].checkpoint_id.encode(),
+                            self._event(parsed[index], received_at).model_dump_json().encode())
+                    for _, index in to_send]
         started = self._clock()
         errors = await self._publisher.publish_many(messages)
         self._metrics.publish_seconds.observe((self._clock() - started).total_seconds())
-        acked = [str(item.declaration_id) for (_, item), e in zip(to_send, errors, strict=True)
-                 if e is None]
-        failed = [str(item.declaration_id) for (_, item), e in zip(to_send, errors, strict=True)
-                  if e is not None]
+        acked = [did for (did, _), e in zip(to_send, errors, strict=True) if e is None]
+        failed = [did for (did, _), e in zip(to_send, errors, strict=True) if e is not None]
         # Confirm first: what Kafka acknowledged must be remembered (if that fails, the
         # answer is 503 and the retry is deduplicated by the worker). A failed release only
         # leaves this request's claims to expire: logged and counted, the answer stands.
@@ -217,7 +216,7 @@ class IngestService:
             self._metrics.dependency_errors.labels("redis").inc()
             log.warning("claims of %d unpublished declarations not released (they expire "
                         "in the pending TTL): %s", len(failed), exc)
-        for (index, _), error in zip(to_send, errors, strict=True):
+        for (_, index), error in zip(to_send, errors, strict=True):
             outcomes[index].status = "accepted" if error is None else "unavailable"
         for index, first_index in repeats.items():
             # A repeat shares its first copy's fate; once that is in Kafka it is a duplicate.

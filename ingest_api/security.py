@@ -39,7 +39,7 @@ class CredentialSet:
                                 Principal(self._label(entry.secret), entry.role, entry.area)))
 
     def _digest(self, secret: str) -> bytes:
-        return hmac.new(self._key, b"credential|" + secret.encode(), hashlib.sha256).digest()
+        return hmac.digest(self._key, b"credential|" + secret.encode(), "sha256")
 
     def _label(self, secret: str) -> str:
         return hmac.new(self._key, b"label|" + secret.encode(), hashlib.sha256).hexdigest()[:12]

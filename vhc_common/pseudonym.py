@@ -10,7 +10,6 @@ one person will not match.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from vhc_common.schemas import PersonIn, PersonRef
@@ -32,8 +31,9 @@ class Pseudonymiser:
         self._secret = secret
 
     def _key(self, domain: bytes, value: str) -> str:
-        digest = hmac.new(self._secret, domain + b":" + value.encode(), hashlib.sha256)
-        return digest.hexdigest()[:32]
+        # One-shot HMAC (OpenSSL in one call): a fifth of ``hmac.new(...).hexdigest()``'s
+        # cost, the same digest.
+        return hmac.digest(self._secret, domain + b":" + value.encode(), "sha256").hex()[:32]
 
     def id_key(self, id_number: str) -> str:
         return self._key(b"id", id_number)
@@ -48,5 +48,7 @@ class Pseudonymiser:
         phone_key = self.phone_key(person.phone) if person.phone else None
         key = id_key or phone_key
         assert key is not None  # PersonIn guarantees one identifier
-        return PersonRef(key=key, id_key=id_key, phone_key=phone_key,
-                         birth_year=person.birth_year)
+        # Valid by construction (32 hex characters each, the birth year PersonIn checked):
+        # built without validating again.
+        return PersonRef.model_construct(key=key, id_key=id_key, phone_key=phone_key,
+                                         birth_year=person.birth_year)

@@ -6,10 +6,12 @@ import hashlib
 import hmac
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from tests.factories import T0, declaration_in
 from vhc_common.pseudonym import Pseudonymiser
-from vhc_common.schemas import DeclarationEvent, DeclarationIn, PersonIn
+from vhc_common.schemas import DeclarationEvent, DeclarationIn, PersonIn, PersonRef
 
 SECRET = b"0123456789abcdef-test-secret"
 
@@ -63,3 +65,19 @@ def test_no_clear_identifier_survives_in_the_published_event() -> None:
     for clear in ("001203004005", "912345678", "0912345678", "Nguyễn", "Văn A"):
         assert clear not in published
     assert '"birth_year":1980' in published
+
+
+@given(id_number=st.one_of(st.none(), st.from_regex(r"\A([0-9]{9}|[0-9]{12})\Z")),
+       phone=st.one_of(st.none(), st.from_regex(r"\A0[0-9]{9,10}\Z")),
+       birth_year=st.one_of(st.none(), st.integers(1900, 2100)))
+def test_person_ref_is_valid_as_built(id_number: str | None, phone: str | None,
+                                      birth_year: int | None) -> None:
+    # person() builds the PersonRef without validating it again: what it builds must be
+    # what validation would have made (same fields, same published JSON).
+    assume(id_number is not None or phone is not None)
+    ref = Pseudonymiser(SECRET).person(PersonIn(id_number=id_number, phone=phone,
+                                                birth_year=birth_year))
+    validated = PersonRef.model_validate(ref.model_dump())
+    assert validated == ref
+    assert validated.model_dump_json() == ref.model_dump_json()
+    assert ref.model_fields_set == validated.model_fields_set
