@@ -1,9 +1,10 @@
 """Baseline for batch ingest: a bare kafka-python producer with the API's own producer
 settings (``ingest_api.publisher.producer_options``: acks=all, idempotent, and the linger
 and batch size of ``VHC_KAFKA_LINGER_MS`` and ``VHC_KAFKA_BATCH_BYTES`` or their defaults)
-sending N declaration-sized messages; prints one JSON line.
+sending N declaration-sized messages keyed by ``--checkpoints`` checkpoint ids (``BENCH-0000``
+… ``BENCH-0199`` by default, the keys the batch figure's load sends); prints one JSON line.
 
-    python -m benchmarks.bare_producer --bootstrap HOST:PORT --messages 50000
+    python -m benchmarks.bare_producer --bootstrap HOST:PORT --messages 50000 [--checkpoints 200]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--checkpoints", type=int, default=200)
     args = parser.parse_args()
     tune_gc()  # as every API process (ingest_api.main.serve)
     value = json.dumps({"schema_version": 1, "declaration_id": "0" * 36,
@@ -49,7 +51,8 @@ def main() -> None:
     producer = KafkaProducer(bootstrap_servers=args.bootstrap, **api_producer_options())
     producer.send(DECLARATIONS, key=b"BENCH-0000", value=value).get(timeout=30)  # warm
     started = time.perf_counter()
-    futures = [producer.send(DECLARATIONS, key=f"BENCH-{i % 200:04d}".encode(), value=value)
+    keys = [f"BENCH-{i:04d}".encode() for i in range(args.checkpoints)]
+    futures = [producer.send(DECLARATIONS, key=keys[i % args.checkpoints], value=value)
                for i in range(args.messages)]
     producer.flush()
     for f in futures:

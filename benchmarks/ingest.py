@@ -5,8 +5,9 @@ process (``benchmarks.load``):
   the same model, served with the same uvicorn settings (``benchmarks.noop_api``); and,
   to show where the route's time goes, the route's framework ceiling: the real app
   doing what the route does before the ingest work (``benchmarks.ceiling_api``);
-* batch ingest (1 client, 500 per batch) against a bare kafka-python producer with the
-  API's producer settings (``benchmarks.bare_producer``).
+* batch ingest (1 client, 500 per batch, spread over ``CHECKPOINTS`` checkpoints) against
+  a bare kafka-python producer with the API's producer settings sending to the same
+  checkpoint ids as keys (``benchmarks.bare_producer``), so both fill the same partitions.
 
     .venv/bin/python -m benchmarks.ingest [--seconds 10]
 
@@ -35,6 +36,9 @@ from deploy.localsvc import KafkaBroker, ManagedProcess, RedisServer, free_port,
 KEY, TOKEN = "bench-ingest-key-0123456789", "bench-staff-token-0123456789"
 SECRET = "bench-pseudonym-secret-0123456789"
 CHECKPOINT = "BENCH-0000"
+#: The batch figure's checkpoints: its load and the bare producer's keys spread over these
+#: ids (``BENCH-0000`` … ``BENCH-0199``), as the worker and keep-up benchmarks' do.
+CHECKPOINTS = 200
 
 
 def api_env(kafka: KafkaBroker, cache: RedisServer, api_port: int) -> dict[str, str]:
@@ -81,18 +85,34 @@ def _register(base: str) -> None:
     raise SystemExit(f"could not register the benchmark checkpoint: {answer.text}")
 
 
-def load(url: str, mode: str, seconds: float, clients: int, path: str = "") -> dict[str, Any]:
+def register_checkpoints(base: str, checkpoints: int) -> None:
+    """``BENCH-0000`` (waiting for the API to take registrations), then ``BENCH-0001`` …"""
+    _register(base)
+    with httpx.Client(base_url=base, timeout=10,
+                      headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        for i in range(1, checkpoints):
+            answer = client.post("/v1/checkpoints", json={
+                "checkpoint_id": f"BENCH-{i:04d}", "kind": "market", "ward_code": "08749",
+                "name": f"Chợ Bench {i} - Phường Xuân Hòa - Tỉnh Phú Thọ",
+                "address": "Xuân Hòa"})
+            if answer.status_code not in (201, 409):
+                raise SystemExit(f"could not register BENCH-{i:04d}: {answer.text}")
+
+
+def load(url: str, mode: str, seconds: float, clients: int, path: str = "",
+         checkpoints: int = 1) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "benchmarks.load", "--url", url, "--mode", mode,
                           "--seconds", str(seconds), "--clients", str(clients), "--key", KEY,
-                          "--checkpoint", CHECKPOINT, "--path", path], capture_output=True,
-                         text=True, check=True)
+                          "--checkpoint", CHECKPOINT, "--checkpoints", str(checkpoints),
+                          "--path", path], capture_output=True, text=True, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def bare_producer(bootstrap: str, messages: int) -> dict[str, Any]:
+def bare_producer(bootstrap: str, messages: int,
+                  checkpoints: int = CHECKPOINTS) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "benchmarks.bare_producer", "--bootstrap",
-                          bootstrap, "--messages", str(messages)], capture_output=True,
-                         text=True, check=True)
+                          bootstrap, "--messages", str(messages), "--checkpoints",
+                          str(checkpoints)], capture_output=True, text=True, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -118,7 +138,7 @@ def _measure(kafka: KafkaBroker, cache: RedisServer, root: Path,
         _wait(f"{base}/healthz", api)
         _wait(f"{noop_base}/docs", noop)
         _wait(f"{ceiling_base}/healthz", ceiling)
-        _register(base)
+        register_checkpoints(base, CHECKPOINTS)
         load(base, "single", 2, 4)  # warm all three
         load(noop_base, "noop", 2, 4)
         load(ceiling_base, "single", 2, 4, CEILING_PATH)
@@ -132,12 +152,12 @@ def _measure(kafka: KafkaBroker, cache: RedisServer, root: Path,
         print(f"the single route's framework ceiling (the real app: key check, rate limits, "
               f"model, response model; no Redis, no Kafka): "
               f"{ceiling_r['requests_per_s']:,.0f} req/s {ceiling_r['statuses']}")
-        batch = load(base, "batch", seconds, 1)
+        batch = load(base, "batch", seconds, 1, checkpoints=CHECKPOINTS)
         bare = bare_producer(kafka.bootstrap, max(20_000, int(batch["declarations"])))
-        print(f"batch ingest, 1 client x 500: {batch['declarations_per_s']:,.0f} decl/s "
-              f"{batch['statuses']}")
-        print(f"bare kafka-python producer (acks=all, idempotent): "
-              f"{bare['messages_per_s']:,.0f} msg/s")
+        print(f"batch ingest, 1 client x 500, {CHECKPOINTS} checkpoints: "
+              f"{batch['declarations_per_s']:,.0f} decl/s {batch['statuses']}")
+        print(f"bare kafka-python producer (acks=all, idempotent), the same "
+              f"{CHECKPOINTS} keys: {bare['messages_per_s']:,.0f} msg/s")
         return {"single_vs_noop": round(single["requests_per_s"] / noop_r["requests_per_s"], 3),
                 "ceiling_vs_noop": round(ceiling_r["requests_per_s"]
                                          / noop_r["requests_per_s"], 3),

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import redis
 
 from benchmarks import ingest
@@ -30,19 +29,6 @@ from deploy.localsvc import ManagedProcess, free_port, log_tail
 from vhc_common import redis_keys
 
 CLIENTS = 4
-
-
-def register(base: str, checkpoints: int) -> None:
-    ingest._register(base)  # BENCH-0000, waiting for the API to take registrations
-    with httpx.Client(base_url=base, timeout=10,
-                      headers={"Authorization": f"Bearer {ingest.TOKEN}"}) as client:
-        for i in range(1, checkpoints):
-            answer = client.post("/v1/checkpoints", json={
-                "checkpoint_id": f"BENCH-{i:04d}", "kind": "market", "ward_code": "08749",
-                "name": f"Chợ Bench {i} - Phường Xuân Hòa - Tỉnh Phú Thọ",
-                "address": "Xuân Hòa"})
-            if answer.status_code not in (201, 409):
-                raise SystemExit(f"could not register BENCH-{i:04d}: {answer.text}")
 
 
 def measure(root: Path, seconds: float, checkpoints: int) -> dict[str, Any]:
@@ -57,7 +43,7 @@ def measure(root: Path, seconds: float, checkpoints: int) -> dict[str, Any]:
             procs += [worker, api]
             base = f"http://127.0.0.1:{port}"
             ingest._wait(f"{base}/healthz", api)
-            register(base, checkpoints)
+            ingest.register_checkpoints(base, checkpoints)
             store = redis.Redis.from_url(cache.url)
             out = subprocess_load(base, seconds, checkpoints)
             stopped = time.perf_counter()
