@@ -126,6 +126,7 @@ class IngestService:
         """Each item's outcome; a checkpoint outside ``area`` (the front-end key's scope)
         is ``forbidden``."""
         now = self._clock()
+        latest, earliest = now + self._max_skew, now - self._retention  # once a batch
         outcomes: list[ItemOutcome] = []
         parsed: dict[int, DeclarationIn] = {}
         for index, raw in enumerate(raw_items):
@@ -136,7 +137,7 @@ class IngestService:
             except ValidationError as exc:
                 outcomes.append(ItemOutcome("invalid", _raw_id(raw), _field_errors(exc)))
                 continue
-            errors = self._clock_errors(item, now)
+            errors = self._clock_errors(item, latest, earliest)
             outcomes.append(ItemOutcome("invalid" if errors else "accepted",
                                         str(item.declaration_id), errors))
             if not errors:
@@ -146,12 +147,13 @@ class IngestService:
             self._metrics.declarations.labels(status).inc(count)
         return outcomes
 
-    def _clock_errors(self, item: DeclarationIn, now: datetime) -> list[FieldError]:
-        if item.scanned_at > now + self._max_skew:
+    def _clock_errors(self, item: DeclarationIn, latest: datetime,
+                      earliest: datetime) -> list[FieldError]:
+        if item.scanned_at > latest:
             return [FieldError(("scanned_at",),
                                f"is in the future by more than {self._max_skew.seconds} s",
                                "future_time")]
-        if item.scanned_at < now - self._retention:
+        if item.scanned_at < earliest:
             return [FieldError(("scanned_at",),
                                f"is older than the retention period ({self._retention.days} "
                                "days)", "too_old")]

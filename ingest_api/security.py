@@ -31,6 +31,7 @@ class CredentialSet:
         if len(key) < 16:
             raise ValueError(f"the credential hashing key must be >= 16 bytes, got {len(key)}")
         self._key = key
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per check
         self._known: list[tuple[bytes, Principal]] = []
         for entry in entries:
             if isinstance(entry, str):  # a plain secret: unrestricted
@@ -39,7 +40,9 @@ class CredentialSet:
                                 Principal(self._label(entry.secret), entry.role, entry.area)))
 
     def _digest(self, secret: str) -> bytes:
-        return hmac.digest(self._key, b"credential|" + secret.encode(), "sha256")
+        mac = self._keyed.copy()  # the key set up once (as in ``Pseudonymiser``)
+        mac.update(b"credential|" + secret.encode())
+        return mac.digest()
 
     def _label(self, secret: str) -> str:
         return hmac.new(self._key, b"label|" + secret.encode(), hashlib.sha256).hexdigest()[:12]

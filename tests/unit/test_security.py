@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest_api.security import CredentialSet, RateLimiter
 
@@ -18,9 +23,18 @@ def test_credentials() -> None:
     assert creds.check(None) is None
 
 
-def test_labels_are_keyed_not_plain_hash_prefixes() -> None:
-    import hashlib
+@given(st.binary(min_size=16, max_size=200), st.text(min_size=1, max_size=40),
+       st.text(min_size=1, max_size=40))
+def test_a_credential_matches_itself_and_only_itself(key: bytes, secret: str,
+                                                     other: str) -> None:
+    creds = CredentialSet([secret], key=key)
+    assert creds._digest(secret) == hmac.new(key, b"credential|" + secret.encode(),
+                                             hashlib.sha256).digest()
+    assert creds.check(secret) is not None and creds.check(secret) == creds.check(secret)
+    assert (creds.check(other) is None) == (other != secret)
 
+
+def test_labels_are_keyed_not_plain_hash_prefixes() -> None:
     secret = "first-key-0123456789"
     who = CredentialSet([secret], key=KEY).check(secret)
     assert who is not None and len(who.label) == 12
