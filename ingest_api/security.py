@@ -30,8 +30,8 @@ class CredentialSet:
     def __init__(self, entries: Iterable[CredentialEntry | str], *, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError(f"the credential hashing key must be >= 16 bytes, got {len(key)}")
-        self._key = key
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per check
+        # The key set up once; each hash copies the keyed state (as ``Pseudonymiser`` does).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self._known: list[tuple[bytes, Principal]] = []
         for entry in entries:
             if isinstance(entry, str):  # a plain secret: unrestricted
@@ -39,13 +39,16 @@ class CredentialSet:
             self._known.append((self._digest(entry.secret),
                                 Principal(self._label(entry.secret), entry.role, entry.area)))
 
+    def _mac(self, domain: bytes, secret: str) -> hmac.HMAC:
+        mac = self._keyed.copy()
+        mac.update(domain + b"|" + secret.encode())
+        return mac
+
     def _digest(self, secret: str) -> bytes:
-        mac = self._keyed.copy()  # the key set up once (as in ``Pseudonymiser``)
-        mac.update(b"credential|" + secret.encode())
-        return mac.digest()
+        return self._mac(b"credential", secret).digest()
 
     def _label(self, secret: str) -> str:
-        return hmac.new(self._key, b"label|" + secret.encode(), hashlib.sha256).hexdigest()[:12]
+        return self._mac(b"label", secret).hexdigest()[:12]
 
     @staticmethod
     def derive_key(secret: bytes) -> bytes:

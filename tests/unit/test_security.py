@@ -30,7 +30,11 @@ def test_a_credential_matches_itself_and_only_itself(key: bytes, secret: str,
     creds = CredentialSet([secret], key=key)
     assert creds._digest(secret) == hmac.new(key, b"credential|" + secret.encode(),
                                              hashlib.sha256).digest()
-    assert creds.check(secret) is not None and creds.check(secret) == creds.check(secret)
+    who = creds.check(secret)
+    assert who is not None and who == creds.check(secret)
+    # Labels name credentials in audit records and alert histories: they must not change.
+    assert who.label == hmac.new(key, b"label|" + secret.encode(),
+                                 hashlib.sha256).hexdigest()[:12]
     assert (creds.check(other) is None) == (other != secret)
 
 
