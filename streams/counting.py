@@ -109,6 +109,10 @@ class CountingResult:
 
     events: list[Counted] = field(default_factory=list)
     buckets: dict[tuple[str, int], HourBucket] = field(default_factory=dict)
+    #: the stored encoding of each bucket in ``buckets`` that counting wrote (the view
+    #: writes the same bytes: encoding every touched bucket twice cost 2,000 checkpoints
+    #: more than 200)
+    encoded: dict[tuple[str, int], bytes] = field(default_factory=dict)
     removed: list[tuple[str, int]] = field(default_factory=list)
     newest_ms: dict[str, int] = field(default_factory=dict)
     dead: list[tuple[RawRecord, str]] = field(default_factory=list)
@@ -156,10 +160,14 @@ class DeclarationCounting:
         #: decoded buckets kept between batches (a busy checkpoint's hour was decoded and
         #: encoded whole at every batch)
         self._hot: KeptDecoded[HourBucket] = KeptDecoded(HOT_BUCKETS_MAX)
+        #: each checkpoint's bookkeeping, kept decoded the same way (decoding it was an
+        #: eighth of counting a checkpoint's records in a batch)
+        self._hot_recent: KeptDecoded[CheckpointRecent] = KeptDecoded(HOT_BUCKETS_MAX)
 
     def forget(self) -> None:
         """Drop the decoded buckets kept between batches (after a rebalance)."""
         self._hot.clear()
+        self._hot_recent.clear()
 
     def apply(self, records: Sequence[RawRecord]) -> CountingResult:
         result = CountingResult()
@@ -188,7 +196,9 @@ class DeclarationCounting:
         items: list[Counted],
         result: CountingResult,
     ) -> None:
-        recent = CheckpointRecent.decode(self._recent.get(checkpoint_id))
+        stored = self._recent.get(checkpoint_id)
+        kept_recent = self._hot_recent.take(checkpoint_id, stored)
+        recent = kept_recent if kept_recent is not None else CheckpointRecent.decode(stored)
         newest_ms = max(recent.newest_ms, *(i.scanned_at_ms for i in items))
         floor_hour = hour_of(newest_ms - self._horizon_ms)
         touched: dict[int, HourBucket] = {}
@@ -219,6 +229,7 @@ class DeclarationCounting:
             data = self._buckets[key] = bucket.encode()
             self._hot.keep(key, data, bucket)
             result.buckets[(checkpoint_id, hour)] = bucket
+            result.encoded[(checkpoint_id, hour)] = data
         stale = {h for h in recent.hours if h < floor_hour}
         for hour in stale:
             key = composite_key(checkpoint_id, hour)
@@ -230,6 +241,9 @@ class DeclarationCounting:
         # The newest time within one floor hour decides nothing (it was a table write per
         # checkpoint per batch); the view's newest time comes from the batch itself.
         if hours != recent.hours or floor_hour != hour_of(recent.newest_ms - self._horizon_ms):
-            self._recent[checkpoint_id] = CheckpointRecent(newest_ms, hours).encode()
+            recent = CheckpointRecent(newest_ms, hours)
+            stored = self._recent[checkpoint_id] = recent.encode()
+        if stored is not None:
+            self._hot_recent.keep(checkpoint_id, stored, recent)
         result.newest_ms[checkpoint_id] = newest_ms
 

@@ -181,6 +181,9 @@ class PartitionClock:
     next_offset: int = -1
     #: frame -> its clock at its last sweep (``Pipeline._catch_up``)
     swept: dict[str, int] = field(default_factory=dict)
+    #: frame -> its members in id order, as the sweeps walk them (not stored; ``join``
+    #: forgets it): sorting them at every sweep was a tenth of a sweep at 2,000 checkpoints
+    _in_frame: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def encode(self) -> str:
         return fastjson.dumps([self.live_ms, self.backlog_ms, self.backlog_moved_received_ms,
@@ -196,6 +199,19 @@ class PartitionClock:
             return cls(int(live), int(backlog), int(moved),
                        {str(k): list(v) for k, v in members.items()}, int(next_offset),
                        {str(k): int(v) for k, v in swept.items()})
+
+    def join(self, checkpoint_id: str, frame: str, cursor: int | None) -> None:
+        """``checkpoint_id`` follows ``frame`` from now on (or for the first time)."""
+        self.members[checkpoint_id] = [frame, cursor]
+        self._in_frame.clear()
+
+    def in_frame(self, frame: str) -> list[str]:
+        """The members following ``frame``, in id order."""
+        ids = self._in_frame.get(frame)
+        if ids is None:
+            ids = self._in_frame[frame] = sorted(
+                c for c, m in self.members.items() if m[0] == frame)
+        return ids
 
     def frame_of(self, checkpoint_id: str) -> str | None:
         member = self.members.get(checkpoint_id)
@@ -591,7 +607,7 @@ class Pipeline:
             env.cursor = at_ms // HOUR_MS - 1  # nothing before its first declaration
         env.frame = frame
         if clock.frame_of(cid) != frame:
-            clock.members[cid] = [frame, env.cursor]
+            clock.join(cid, frame, env.cursor)
         subject = self._subject(env, cid, info)
         areas = self._outbreak().areas_at(at_ms)
         produced = batch.produced[cid]
@@ -661,7 +677,7 @@ class Pipeline:
     def _sweep(self, batch: _Batch, clock: PartitionClock, frame: str) -> None:
         frame_ms = clock.frame_ms(frame)
         stored = self._tables.checkpoints
-        for cid in sorted(c for c, m in clock.members.items() if m[0] == frame):
+        for cid in clock.in_frame(frame):
             look = batch.looks.get(cid)
             if look is None and cid not in batch.envelopes:
                 idle = self._idle.get(cid)

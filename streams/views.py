@@ -67,13 +67,15 @@ def stats_view(pipe: Pipeline, result: CountingResult, *, now_ms: int) -> None:
     the worker's own work)."""
     sets: list[tuple[str, bytes, int]] = []
     deletes: list[str] = []
+    encoded = result.encoded
     for (checkpoint_id, hour), bucket in result.buckets.items():
         key = redis_keys.stats_bucket(checkpoint_id, hour)
         expire_at_ms = (hour + 1) * HOUR_MS + VIEW_KEEP_MS
         if expire_at_ms <= now_ms:
             deletes.append(key)  # replayed history that no window ending now can reach
         else:
-            sets.append((key, bucket.encode(), expire_at_ms))
+            data = encoded.get((checkpoint_id, hour))
+            sets.append((key, bucket.encode() if data is None else data, expire_at_ms))
     deletes.extend(redis_keys.stats_bucket(cid, hour) for cid, hour in result.removed)
     for i in range(0, len(sets), _CHUNK):
         chunk = sets[i:i + _CHUNK]

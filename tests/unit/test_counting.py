@@ -200,10 +200,11 @@ def test_a_floor_hour_moved_within_a_kept_hour_is_stored() -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_buckets_kept_between_batches_count_as_decoding_each_time(seed: int) -> None:
-    """The decoded buckets kept between batches (and their incremental encoding) change
-    nothing: the same outcomes and the same stored bytes as an adapter that decodes and
-    encodes every bucket whole, through replays, duplicates and a table changed behind
-    its back (a rebalance)."""
+    """The decoded buckets and bookkeeping kept between batches (and the buckets'
+    incremental encoding) change nothing: the same outcomes and the same stored bytes as
+    an adapter that decodes and encodes every bucket whole, through replays, duplicates
+    and tables changed behind its back (a rebalance). The bytes handed to the view are
+    the ones stored."""
     import random
 
     from detectors.counts import _ENTRY
@@ -219,15 +220,27 @@ def test_buckets_kept_between_batches_count_as_decoding_each_time(seed: int) -> 
         if sent and rng.random() < 0.3:  # a replay: records re-delivered at their offsets
             records = rng.sample(sent, min(len(sent), 5)) + records
         sent += records
-        fresh.counting._hot.clear()  # decodes every bucket from its bytes
+        fresh.counting.forget()  # decodes every bucket and bookkeeping from its bytes
         a, b = kept.counting.apply(records), fresh.counting.apply(records)
         assert [i.outcome for i in a.events] == [i.outcome for i in b.events]
         assert kept.buckets == fresh.buckets and kept.recent == fresh.recent
+        assert a.buckets.keys() == a.encoded.keys()
+        for (cid, hour), data in a.encoded.items():
+            assert data == kept.buckets[composite_key(cid, hour)] \
+                == a.buckets[(cid, hour)].encode()
         if batch == 15:  # another worker wrote a bucket: the kept copy must not be used
             key = next(iter(kept.buckets))
             extra = _ENTRY.pack(rng.getrandbits(64), END_MS, 0, 10_000)
             for h in (kept, fresh):
                 h.buckets[key] = h.buckets[key] + extra
+        if batch == 20:  # ...and a checkpoint's bookkeeping: its newest time two days on
+            # (its records from now on lie beyond the horizon), an hour more kept
+            cid = next(iter(kept.recent))
+            moved = CheckpointRecent.decode(kept.recent[cid])
+            moved = CheckpointRecent(moved.newest_ms + 48 * HOUR_MS,
+                                     moved.hours | {hour_of(moved.newest_ms) + 48})
+            for h in (kept, fresh):
+                h.recent[cid] = moved.encode()
     # Stored bytes decode and encode back to themselves.
     for key, data in kept.buckets.items():
         hour = int(key.rpartition("|")[2])
