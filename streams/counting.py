@@ -165,7 +165,8 @@ class DeclarationCounting:
         self._hot_recent: KeptDecoded[CheckpointRecent] = KeptDecoded(HOT_BUCKETS_MAX)
 
     def forget(self) -> None:
-        """Drop the decoded buckets kept between batches (after a rebalance)."""
+        """Drop the decoded buckets and bookkeeping kept between batches (after a
+        rebalance)."""
         self._hot.clear()
         self._hot_recent.clear()
 
