@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Collection, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from pydantic import ValidationError
 
@@ -198,8 +199,7 @@ class DeclarationCounting:
         result: CountingResult,
     ) -> None:
         stored = self._recent.get(checkpoint_id)
-        kept_recent = self._hot_recent.take(checkpoint_id, stored)
-        recent = kept_recent if kept_recent is not None else CheckpointRecent.decode(stored)
+        recent = self._hot_recent.take_or_decode(checkpoint_id, stored, CheckpointRecent.decode)
         newest_ms = max(recent.newest_ms, *(i.scanned_at_ms for i in items))
         floor_hour = hour_of(newest_ms - self._horizon_ms)
         touched: dict[int, HourBucket] = {}
@@ -212,10 +212,8 @@ class DeclarationCounting:
             bucket = touched.get(hour)
             if bucket is None:
                 key = composite_key(checkpoint_id, hour)
-                raw = self._buckets.get(key)
-                kept = self._hot.take(key, raw)
-                bucket = kept if kept is not None else HourBucket.decode(hour, raw)
-                touched[hour] = bucket
+                bucket = touched[hour] = self._hot.take_or_decode(
+                    key, self._buckets.get(key), partial(HourBucket.decode, hour))
             added = bucket.add(CountedDeclaration(
                 key=declaration_key(item.event.declaration_id),
                 scanned_at_ms=item.scanned_at_ms,

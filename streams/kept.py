@@ -11,11 +11,13 @@ behind. The least recently kept values go first past ``limit``.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = ["KeptDecoded"]
 
 V = TypeVar("V")
+S = TypeVar("S")
 
 
 class KeptDecoded(Generic[V]):
@@ -29,6 +31,11 @@ class KeptDecoded(Generic[V]):
         """The value decoded from (or encoded to) ``stored``, or ``None``; removed."""
         kept = self._items.pop(key, None)
         return kept[1] if kept is not None and stored is not None and kept[0] == stored else None
+
+    def take_or_decode(self, key: str, stored: S, decode: Callable[[S], V]) -> V:
+        """``take``, or ``decode(stored)`` when no value decoded from ``stored`` is kept."""
+        kept = self.take(key, stored)
+        return kept if kept is not None else decode(stored)
 
     def keep(self, key: str, stored: object, value: V) -> None:
         self._items[key] = (stored, value)

@@ -573,8 +573,7 @@ class Pipeline:
         env = batch.envelopes.get(cid)
         if env is None:
             raw = batch.stored[cid] = self._tables.checkpoints.get(cid)
-            kept = self._hot.take(cid, raw)
-            env = batch.envelopes[cid] = kept if kept is not None else self._decode(raw)
+            env = batch.envelopes[cid] = self._hot.take_or_decode(cid, raw, self._decode)
             if cid not in self._confirmed and env.outbox:
                 self._resend(batch.out, env.outbox)  # written before a crash: maybe lost
                 batch.changed.add(cid)  # stored again with this batch's outbox

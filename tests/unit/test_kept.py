@@ -27,3 +27,23 @@ def test_the_least_recently_kept_go_first() -> None:
     assert len(kept) == 2
     assert kept.take("b", 1) is None
     assert (kept.take("a", 2), kept.take("c", 1)) == ("A2", "C")
+
+
+def test_take_or_decode_decodes_only_what_is_not_kept_for_that_form() -> None:
+    kept: KeptDecoded[list[bytes]] = KeptDecoded(limit=10)
+    decoded: list[bytes | None] = []
+
+    def decode(stored: bytes | None) -> list[bytes]:
+        decoded.append(stored)
+        return [stored or b""]
+
+    value = [b"v1"]
+    kept.keep("a", b"v1", value)
+    assert kept.take_or_decode("a", b"v1", decode) is value  # kept: not decoded again
+    assert decoded == []
+    assert kept.take_or_decode("a", b"v1", decode) == [b"v1"]  # taken before: decoded
+    kept.keep("a", b"v1", value)
+    assert kept.take_or_decode("a", b"v2", decode) == [b"v2"]  # the table moved on
+    assert kept.take_or_decode("b", None, decode) == [b""]  # nothing stored yet
+    assert decoded == [b"v1", b"v2", None]
+    assert len(kept) == 0
